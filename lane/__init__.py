@@ -1,0 +1,16 @@
+"""voice-lane: a gated production lane that turns a speaker's recordings into a licensed, validated
+TTS voice bundle.
+
+The public surface is small and import-light (no torch, NeMo or papermill at import time):
+
+- `LaneError`, `REASONS`: the failure taxonomy (lane.reasons)
+- `StageRun`: what a stage notebook uses to record checks, stats and artifacts (lane.stage)
+- `protocol`: the PROGRESS / STATS / ARTIFACT / [tts-prod] line protocol
+"""
+
+from . import protocol
+from .reasons import REASONS, LaneError
+from .stage import StageRun
+
+__version__ = "0.1.0"
+__all__ = ["REASONS", "LaneError", "StageRun", "__version__", "protocol"]

@@ -1,0 +1,183 @@
+"""The `lane` command. Every command imports its heavy machinery inside its body, so `lane --help`
+stays fast (no torch, NeMo or papermill at start-up: check with `python -X importtime -m lane --help`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .reasons import LaneError
+
+app = typer.Typer(
+    name="lane",
+    help="voice-lane: verify -> train -> export -> validate, gated, ledgered and reported.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+ledger_app = typer.Typer(help="Show or verify the hash-chained ledger (reports/ledger.jsonl).", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+RootOpt = Annotated[Path, typer.Option("--root", help="Workspace root (artifacts/, runs/, reports/, bundles/).")]
+
+
+def _fail(err: LaneError) -> None:
+    typer.echo(f"error: {err.code}: {err.detail}", err=True)
+    raise typer.Exit(err.exit_code)
+
+
+@app.command()
+def run(
+    backend: Annotated[str | None, typer.Option(help="local | local_docker | managed_job  [env TRAIN_BACKEND]")] = None,
+    lane: Annotated[str | None, typer.Option("--lane", help="Lane id from configs/lanes/  [env TRAIN_LANE]")] = None,
+    audio: Annotated[str | None, typer.Option(help="Recording, folder, LJSpeech dir or NeMo manifest  [env AUDIO_PATH]")] = None,
+    transcript: Annotated[str | None, typer.Option(help="Plain-text transcript of the recording(s)")] = None,
+    input_format: Annotated[str | None, typer.Option(help="auto | longform | longform_transcript | ljspeech | nemo_manifest")] = None,
+    profile: Annotated[str | None, typer.Option(help="Profile from configs/profiles/ (demo, production)  [env LANE_PROFILE]")] = None,
+    expected_head: Annotated[str | None, typer.Option(help="Required git HEAD sha  [env EXPECTED_HEAD]")] = None,
+    voice_profile_id: Annotated[str | None, typer.Option(help="Bundle id under bundles/  [env VOICE_PROFILE_ID]")] = None,
+    weights_manifest: Annotated[str | None, typer.Option(help="Weights manifest JSON")] = None,
+    stages: Annotated[str | None, typer.Option(help="Comma-separated subset of verify,train,export,validate")] = None,
+    cell_timeout_s: Annotated[int | None, typer.Option(help="Per-cell timeout in seconds")] = None,
+    allow_from_scratch: Annotated[bool | None, typer.Option("--allow-from-scratch", help="Production without base weights (not promotable)")] = None,
+    resume: Annotated[str | None, typer.Option(help="Resume RUN_ID from its first stage that did not pass")] = None,
+    config: Annotated[Path | None, typer.Option(help="Config file (default configs/lane.yaml)  [env LANE_CONFIG]")] = None,
+    root: RootOpt = Path("."),
+) -> None:
+    """Run the lane end to end (or resume a run) and print the \\[tts-prod] status line."""
+    from .orchestrator import run_from_cli
+
+    flags = {
+        "backend": backend, "lane": lane, "audio": audio, "transcript": transcript,
+        "input_format": input_format, "profile": profile, "expected_head": expected_head,
+        "voice_profile_id": voice_profile_id, "weights_manifest": weights_manifest, "stages": stages,
+        "cell_timeout_s": cell_timeout_s, "allow_from_scratch": allow_from_scratch,
+    }
+    raise typer.Exit(run_from_cli(flags, config_path=config, root=root, resume=resume))
+
+
+@app.command("verify-weights")
+def verify_weights(
+    manifest: Annotated[Path, typer.Argument(help="Weights manifest JSON")],
+    root: RootOpt = Path("."),
+) -> None:
+    """Check a weights manifest: schema, files, sha256, code and weights licences. Prints status=ok or status=blocked."""
+    from .weights import verify_cli
+
+    raise typer.Exit(verify_cli(manifest, root=root))
+
+
+@app.command()
+def status(
+    run_id: Annotated[str | None, typer.Argument(help="Run id (default: the lane's latest train_status)")] = None,
+    lane: Annotated[str | None, typer.Option("--lane")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON")] = False,
+    root: RootOpt = Path("."),
+) -> None:
+    """Show a run's status from artifacts/train_status.<lane>.json or runs/<run_id>/."""
+    from .runner import show_status
+
+    try:
+        raise typer.Exit(show_status(root, run_id=run_id, lane=lane, as_json=as_json))
+    except LaneError as err:
+        _fail(err)
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="Run id under runs/")],
+    root: RootOpt = Path("."),
+) -> None:
+    """Re-render reports/readiness-<run_id>.md and .html from the run directory alone."""
+    from .report import render_report
+
+    try:
+        paths = render_report(root, run_id)
+    except LaneError as err:
+        _fail(err)
+    for p in paths:
+        typer.echo(str(p))
+
+
+@ledger_app.command("show")
+def ledger_show(
+    last: Annotated[int, typer.Option(help="Show the last N entries")] = 20,
+    root: RootOpt = Path("."),
+) -> None:
+    """Print the ledger as a table."""
+    from .ledger import show
+
+    show(root, last=last)
+
+
+@ledger_app.command("verify")
+def ledger_verify(root: RootOpt = Path(".")) -> None:
+    """Recompute the hash chain, certificates and artifact hashes; exit non-zero at the first broken link."""
+    from .ledger import verify_cli
+
+    raise typer.Exit(verify_cli(root))
+
+
+@app.command()
+def reasons(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown table the README embeds")] = False,
+) -> None:
+    """Print the reason-code table (code, exit code, meaning, unblock action)."""
+    from . import reasons as r
+
+    if markdown:
+        typer.echo(r.table_markdown(), nl=False)
+        return
+    if as_json:
+        import json
+
+        typer.echo(json.dumps([vars(x) for x in r.REASONS.values()], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="voice-lane reason codes")
+    for col in ("code", "scope", "exit", "meaning", "unblock action"):
+        table.add_column(col, overflow="fold")
+    for x in r.REASONS.values():
+        table.add_row(x.code, x.scope, str(x.exit_code), x.meaning, x.action)
+    Console(width=max(160, Console().width)).print(table)
+
+
+@app.command()
+def lanes(root: RootOpt = Path(".")) -> None:
+    """List the lanes in configs/lanes/ with their status and promotability."""
+    from .lanes import print_lanes
+
+    print_lanes(root)
+
+
+@app.command()
+def serve(
+    bundle: Annotated[Path, typer.Argument(help="bundles/<voice_profile_id>/voice_bundle")],
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8080,
+) -> None:
+    """Serve a voice bundle over HTTP (POST /api/voice/speak) with onnxruntime, no NeMo needed."""
+    from .serve import serve as _serve
+
+    try:
+        _serve(bundle, host=host, port=port)
+    except LaneError as err:
+        _fail(err)
+
+
+def main() -> None:
+    try:
+        app()
+    except LaneError as err:  # anything a command did not turn into an exit code itself
+        typer.echo(f"error: {err.code}: {err.detail}", err=True)
+        sys.exit(err.exit_code)
+
+
+if __name__ == "__main__":
+    main()

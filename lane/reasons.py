@@ -1,0 +1,185 @@
+"""The failure taxonomy: every way a run can end, as a code with a meaning, an unblock action and an
+exit code, plus the one exception root (`LaneError`) that carries a code through the whole lane.
+
+Exit codes group codes by who has to act:
+
+====  ===========================================================================
+0     success (`ok`)
+2     blocked: an operator decision or environment is missing (seed: managed job)
+3     bad input: audio, transcript, dataset or manifest the operator supplied
+4     runtime failure: a stage, kernel, container or export broke
+5     gate: the run finished but a quality, integrity or policy check said no
+====  ===========================================================================
+
+Codes with ``scope="clip"`` reject a single clip during data preparation; they appear in the dataset
+manifest, never as a run's final reason, but they are listed here so there is one table of reasons.
+
+This module must stay import-light: `lane --help` and `lane reasons` load it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Scope = Literal["run", "clip"]
+
+EXIT_OK = 0
+EXIT_BLOCKED = 2
+EXIT_INPUT = 3
+EXIT_RUNTIME = 4
+EXIT_GATE = 5
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    meaning: str
+    action: str
+    exit_code: int
+    scope: Scope = "run"
+    seed: bool = False
+
+
+def _r(code: str, meaning: str, action: str, exit_code: int, scope: Scope = "run", seed: bool = False) -> Reason:
+    return Reason(code, meaning, action, exit_code, scope, seed)
+
+
+_ALL: list[Reason] = [
+    _r("ok", "the run or stage completed and every gate passed", "none", EXIT_OK),
+    # --- seed codes: names are a contract, never rename -----------------------------------------
+    _r("deterministic_head_mismatch", "checkout does not match the required head, or the tree is dirty where the config requires it clean",
+       "sync the repo (git fetch && git checkout <sha>) and rerun with the expected SHA", EXIT_BLOCKED, seed=True),
+    _r("missing_audio_path", "the input audio path is missing, unreadable, empty or holds no decodable audio",
+       "stage source audio into data/knowledge_audio_source and pass it with --audio / AUDIO_PATH", EXIT_INPUT, seed=True),
+    _r("docker_build_failed", "the production image failed to build (or no Docker engine is reachable)",
+       "inspect artifacts/voice_train_prod.orchestrator.log and fix the dependency pin or start the engine", EXIT_RUNTIME, seed=True),
+    _r("docker_run_failed", "the runner inside the container returned non-zero",
+       "inspect the log tail and artifacts/train_status.<lane>.json", EXIT_RUNTIME, seed=True),
+    _r("managed_job_not_implemented", "the managed backend is intentionally stubbed",
+       "use the local_docker (or local) backend for now", EXIT_BLOCKED, seed=True),
+    _r("nemo_runtime_unavailable", "NeMo (nemo_toolkit[tts]) cannot be imported in the stage's Python",
+       "install the nemo extra (bash scripts/setup.sh) or run with --backend local_docker", EXIT_BLOCKED, seed=True),
+    # --- runner and gates -----------------------------------------------------------------------
+    _r("stage_failed", "a notebook cell raised; the detail names the cell, exception and value",
+       "open runs/<run_id>/<stage>.html at the failing cell and fix the cause", EXIT_RUNTIME),
+    _r("stage_timeout", "a notebook cell ran past the configured per-cell timeout",
+       "raise cell_timeout_s in the config or make the stage cheaper", EXIT_RUNTIME),
+    _r("kernel_died", "the notebook's kernel process died (crash, OOM kill, os._exit)",
+       "check memory and native crashes in the stage log, then rerun with --resume", EXIT_RUNTIME),
+    _r("gate_failed", "a stage finished but one of its checks failed; first_fail names it",
+       "read the failing check in the readiness report and fix the data, config or model", EXIT_GATE),
+    _r("result_invalid", "a stage wrote no result.json, or one that breaks its JSON Schema",
+       "fix the notebook so it ends by writing its stage result", EXIT_RUNTIME),
+    _r("config_invalid", "the lane configuration or a profile fails its schema or names an unknown key",
+       "fix the config file; `lane run --help` lists the settings", EXIT_INPUT),
+    _r("interrupted", "the run was interrupted (Ctrl-C or SIGTERM)", "rerun with --resume RUN_ID", EXIT_RUNTIME),
+    _r("run_not_found", "no run directory exists for the given run id", "check `lane status` for known run ids", EXIT_INPUT),
+    _r("ledger_broken", "the ledger's hash chain, a certificate or an artifact hash no longer verifies",
+       "restore reports/ledger.jsonl from a trusted copy; `lane ledger verify` names the first broken entry", EXIT_GATE),
+    _r("not_evaluated", "a required check had no evidence (its stage or evaluator did not run)",
+       "run the missing stage or evaluator; optional checks are marked so in the config", EXIT_GATE),
+    # --- orchestrator, lanes, weights and licences ---------------------------------------------
+    _r("unknown_backend", "the backend is not one of local, local_docker, managed_job",
+       "pass --backend local|local_docker|managed_job", EXIT_INPUT),
+    _r("unknown_lane", "the lane name is not in configs/lanes/", "run `lane lanes` and pick a listed lane", EXIT_INPUT),
+    _r("espnet_runtime_unavailable", "the ESPnet fallback lane is declared but not built yet",
+       "use the tts_prod_train_nemo lane", EXIT_BLOCKED),
+    _r("experimental_lane", "the lane is experimental and never promotable", "use a production lane for release", EXIT_GATE),
+    _r("lane_not_promotable", "the run used a profile or option that cannot be promoted (demo, from scratch)",
+       "rerun with the production profile and licensed base weights", EXIT_GATE),
+    _r("weights_manifest_invalid", "the weights manifest is not JSON or breaks its schema",
+       "fix the manifest; `lane verify-weights PATH` shows the first error", EXIT_INPUT),
+    _r("weights_file_missing", "a weights file named in the manifest does not exist",
+       "place the file at the manifest's path or mark the entry optional", EXIT_INPUT),
+    _r("weights_hash_mismatch", "a weights file's sha256 differs from the manifest",
+       "re-fetch the file from its source or correct the manifest after review", EXIT_INPUT),
+    _r("weights_license_blocked", "a weights licence is non-commercial, unknown or unclear: NO-GO by policy",
+       "use weights whose licence allows commercial use (configs/licenses.yaml)", EXIT_GATE),
+    _r("code_license_blocked", "a code licence is not on the allow-list", "replace the component or get a legal review", EXIT_GATE),
+    _r("insufficient_resources", "free disk or memory is below what the profile needs",
+       "free disk/memory or pick a smaller profile", EXIT_BLOCKED),
+    # --- data preparation: dataset level --------------------------------------------------------
+    _r("input_format_unknown", "the input is none of: long recordings, recordings + transcript, LJSpeech folder, NeMo manifest",
+       "pass --input-format or lay the data out as the README describes", EXIT_INPUT),
+    _r("metadata_invalid", "an LJSpeech metadata.csv or NeMo manifest cannot be parsed (delimiter, encoding, fields)",
+       "fix the file: UTF-8, id|text[|normalized] rows, one per clip", EXIT_INPUT),
+    _r("asr_unavailable", "no transcription engine is available for untranscribed audio",
+       "provide a transcript, install pocketsphinx, or list a NeMo ASR .nemo in the weights manifest", EXIT_BLOCKED),
+    _r("dataset_empty", "no clip survived the checks: there is nothing to train on",
+       "read the rejection table in the dataset manifest and fix the recordings", EXIT_INPUT),
+    _r("dataset_too_small", "the kept audio is shorter than the profile minimum",
+       "record more speech or lower min_total_s for a non-production profile", EXIT_INPUT),
+    # --- data preparation: per clip ------------------------------------------------------------
+    _r("audio_decode_failed", "the file could not be decoded as audio", "re-export the file as WAV or FLAC", EXIT_INPUT, "clip"),
+    _r("too_short", "clip shorter than the minimum duration", "none: the clip is dropped", EXIT_INPUT, "clip"),
+    _r("too_long", "clip longer than the maximum duration and could not be split", "none: the clip is dropped", EXIT_INPUT, "clip"),
+    _r("clipping", "too many samples at full scale", "re-record with lower input gain", EXIT_INPUT, "clip"),
+    _r("low_snr", "estimated signal-to-noise ratio below the minimum", "record in a quieter room", EXIT_INPUT, "clip"),
+    _r("silent", "the clip holds no speech energy", "none: the clip is dropped", EXIT_INPUT, "clip"),
+    _r("excess_silence", "leading, trailing or internal silence beyond the limits", "trim the recording", EXIT_INPUT, "clip"),
+    _r("empty_text", "the clip has no text after normalisation", "fix the transcript", EXIT_INPUT, "clip"),
+    _r("text_out_of_vocabulary", "the text holds characters the tokenizer cannot represent",
+       "fix the transcript or extend the normalisation map", EXIT_INPUT, "clip"),
+    _r("speaking_rate_outlier", "characters per second far outside the speaker's range",
+       "check the transcript matches the audio", EXIT_INPUT, "clip"),
+    _r("duplicate_audio", "the same audio (sha256) appears more than once", "none: later copies are dropped", EXIT_INPUT, "clip"),
+    _r("alignment_low_confidence", "the clip's transcript alignment confidence is below the threshold",
+       "check that the transcript matches the recording", EXIT_INPUT, "clip"),
+    _r("missing_file", "a metadata row names an audio file that does not exist", "add the file or remove the row", EXIT_INPUT, "clip"),
+    # --- training and export --------------------------------------------------------------------
+    _r("base_weights_missing", "the production profile needs base weights and none are in the manifest",
+       "add base_spectrogram/base_vocoder entries to the weights manifest, or pass --allow-from-scratch (not promotable)", EXIT_BLOCKED),
+    _r("base_checkpoint_incompatible", "the base checkpoint's vocabulary or architecture does not match the config",
+       "use the checkpoint's own tokenizer or a matching base checkpoint", EXIT_INPUT),
+    _r("training_diverged", "a training loss became NaN or infinite", "lower the learning rate or check the data", EXIT_RUNTIME),
+    _r("checkpoint_missing", "resume was asked for but no usable checkpoint exists", "rerun without --resume", EXIT_RUNTIME),
+    _r("export_failed", "exporting the model (.nemo or ONNX) failed", "read the export notebook's failing cell", EXIT_RUNTIME),
+    _r("onnx_mismatch", "the ONNX output differs from the PyTorch output beyond tolerance",
+       "check the export opset and dynamic axes", EXIT_RUNTIME),
+    _r("bundle_invalid", "the voice bundle fails its schema, misses a file or a hash does not match",
+       "rebuild the bundle with `lane run --resume`; never edit a bundle by hand", EXIT_GATE),
+    # --- validation -----------------------------------------------------------------------------
+    _r("evaluator_unavailable", "an evaluation model is missing or failed to load", "install it or mark the check optional", EXIT_GATE),
+    _r("evaluator_license_blocked", "an evaluation model's weights licence is not allowed", "replace the evaluator", EXIT_GATE),
+    _r("synthesis_failed", "the bundle could not synthesize the evaluation sentences", "check the bundle's ONNX files", EXIT_RUNTIME),
+]
+
+REASONS: dict[str, Reason] = {r.code: r for r in _ALL}
+SEED_CODES: tuple[str, ...] = tuple(r.code for r in _ALL if r.seed)
+
+
+def get(code: str) -> Reason:
+    """The reason for `code`; unknown codes raise KeyError so typos fail loudly in tests."""
+    return REASONS[code]
+
+
+def exit_code(code: str) -> int:
+    return REASONS[code].exit_code if code in REASONS else EXIT_RUNTIME
+
+
+class LaneError(Exception):
+    """The root of every error the lane raises on purpose. `code` is a key of REASONS."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        if code not in REASONS:
+            raise ValueError(f"unknown reason code {code!r}")
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{code}: {detail}" if detail else code)
+
+    @property
+    def reason(self) -> Reason:
+        return REASONS[self.code]
+
+    @property
+    def exit_code(self) -> int:
+        return self.reason.exit_code
+
+
+def table_markdown() -> str:
+    """The reason table as Markdown; the README embeds exactly this text between markers."""
+    lines = ["| Code | Scope | Exit | Meaning | Unblock action |", "|---|---|---|---|---|"]
+    for r in _ALL:
+        lines.append(f"| `{r.code}` | {r.scope} | {r.exit_code} | {r.meaning} | {r.action} |")
+    return "\n".join(lines) + "\n"
