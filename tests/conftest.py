@@ -1,0 +1,33 @@
+"""Fixtures shared by every test area (each area's own conftest.py adds its own)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def python_exe() -> str:
+    """The interpreter running the tests (the venv's), for subprocess tests."""
+    return sys.executable
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A throwaway workspace root with the repo's configs/ and notebooks/ copied in, so runs write
+    their artifacts/, runs/, reports/ and bundles/ under tmp_path and never into the checkout."""
+    for name in ("configs", "notebooks"):
+        src = REPO / name
+        if src.exists():
+            shutil.copytree(src, tmp_path / name)
+    return tmp_path
