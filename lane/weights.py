@@ -18,6 +18,7 @@ on any fresh install. A directory is hashed as a tree: sha256 over its files' so
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import importlib.util
 import json
@@ -143,10 +144,8 @@ class HashCache:
 
     def save(self) -> None:
         if self._dirty:
-            try:
+            with contextlib.suppress(OSError):  # a read-only workspace only loses the cache
                 atomic_write_json(self.path, self._data)
-            except OSError:  # a read-only workspace only loses the cache
-                pass
             self._dirty = False
 
 
