@@ -34,14 +34,15 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 # torch first: asking for the nemo extra before torch is present would pull a multi-GB CUDA build.
 if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
   log "installing $TORCH_SPEC"
-  "${PIP[@]}" install "$TORCH_SPEC"
+  "${PIP[@]}" install "$TORCH_SPEC" 2>&1 | grep -v '^WARNING: Location' || true
+  "$VENV/bin/python" -c "import torch" || { echo "[setup] torch failed to install" >&2; exit 1; }
 fi
 
 log "installing voice-lane[nemo,dev] (NeMo takes a few minutes the first time)"
 "${PIP[@]}" install -e ".[nemo,dev]" 2>&1 | grep -vE '^(WARNING: Location|ERROR: pip.s dependency resolver|resemblyzer)' || true
 # resemblyzer pins the long-dead `typing` backport, which cannot install on Python 3; its real needs
 # (librosa, webrtcvad, torch, scipy) are already present, so install it without its metadata deps.
-"${PIP[@]}" install --no-deps "resemblyzer==0.1.4"
+"${PIP[@]}" install --no-deps "resemblyzer==0.1.4" 2>&1 | grep -v '^WARNING: Location' || true
 "$VENV/bin/python" -c "import lane, papermill, nemo, resemblyzer, silero_vad, pocketsphinx" 2>/dev/null \
   || { echo "[setup] import check failed" >&2; "$VENV/bin/python" -c "import lane, papermill, nemo, resemblyzer, silero_vad, pocketsphinx"; exit 1; }
 
