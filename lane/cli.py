@@ -161,12 +161,13 @@ def serve(
     bundle: Annotated[Path, typer.Argument(help="bundles/<voice_profile_id>/voice_bundle")],
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8080,
+    root: RootOpt = Path("."),
 ) -> None:
     """Serve a voice bundle over HTTP (POST /api/voice/speak) with onnxruntime, no NeMo needed."""
     from .serve import serve as _serve
 
     try:
-        _serve(bundle, host=host, port=port)
+        _serve(bundle, host=host, port=port, root=root)
     except LaneError as err:
         _fail(err)
 
