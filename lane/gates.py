@@ -1,0 +1,97 @@
+"""Stage gates: from a stage result decide whether the run goes on.
+
+    verdict           PASS iff the stage status is done or partial-blocked and integrity_ok
+    first_fail        the result's first failing check (or a gate-level reason)
+    certificate_hash  sha256(canonical_json({run_id, stage, checks, artifacts: [{kind, path, sha256}]}))
+    integrity_ok      every artifact file re-hashed on disk (path relative to the workspace root)
+                      still has the recorded sha256, so the certificate recomputed from disk is the same
+
+The same `certificate_hash` function is what `lane ledger verify` recomputes from a ledger entry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .fsutil import canonical_json, sha256_bytes, sha256_file
+
+PASS = "PASS"
+FAIL = "FAIL"
+PASSING_STATUSES = ("done", "partial-blocked")
+
+
+@dataclass(frozen=True)
+class GateResult:
+    verdict: str  # PASS | FAIL
+    first_fail: str | None
+    certificate_hash: str
+    integrity_ok: bool
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "first_fail": self.first_fail,
+                "certificate_hash": self.certificate_hash, "integrity_ok": self.integrity_ok,
+                "problems": list(self.problems)}
+
+
+def _artifact_rows(artifacts: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    return [{"kind": str(a.get("kind", "")), "path": str(a.get("path", "")), "sha256": str(a.get("sha256", ""))}
+            for a in artifacts]
+
+
+def certificate_hash(run_id: str, stage: str, checks: Sequence[Mapping[str, Any]],
+                     artifacts: Sequence[Mapping[str, Any]]) -> str:
+    """The certificate: sha256 of the canonical JSON of run id, stage, checks and artifact hashes."""
+    body = {"run_id": run_id, "stage": stage, "checks": [dict(c) for c in checks],
+            "artifacts": _artifact_rows(artifacts)}
+    return sha256_bytes(canonical_json(body).encode("utf-8"))
+
+
+def resolve_artifact(path: str, root: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else Path(root) / p
+
+
+def artifact_problems(artifacts: Sequence[Mapping[str, Any]], root: str | os.PathLike[str]) -> list[str]:
+    """One line per artifact whose file is missing or whose sha256 changed."""
+    problems: list[str] = []
+    for a in artifacts:
+        path = resolve_artifact(str(a.get("path", "")), root)
+        if not path.is_file():
+            problems.append(f"artifact missing: {a.get('path')}")
+            continue
+        digest = sha256_file(path)
+        if digest != a.get("sha256"):
+            problems.append(f"artifact changed: {a.get('path')} (recorded {str(a.get('sha256'))[:12]}, "
+                            f"on disk {digest[:12]})")
+    return problems
+
+
+def evaluate(result: Mapping[str, Any], root: str | os.PathLike[str]) -> GateResult:
+    """Gate one stage result (as written to runs/<run_id>/<stage>/result.json)."""
+    run_id, stage = str(result.get("run_id", "")), str(result.get("stage", ""))
+    checks = list(result.get("checks") or [])
+    artifacts = list(result.get("artifacts") or [])
+    cert = certificate_hash(run_id, stage, checks, artifacts)
+    problems = artifact_problems(artifacts, root)
+    # Recompute the certificate from what is on disk now: equal iff every artifact hash still holds.
+    on_disk = []
+    for a in artifacts:
+        path = resolve_artifact(str(a.get("path", "")), root)
+        on_disk.append({**a, "sha256": sha256_file(path) if path.is_file() else ""})
+    integrity_ok = certificate_hash(run_id, stage, checks, on_disk) == cert and not problems
+    status = result.get("status")
+    first_fail = result.get("first_fail")
+    if status in PASSING_STATUSES and integrity_ok:
+        return GateResult(PASS, None, cert, True, problems)
+    if first_fail is None:
+        first_fail = "artifact_integrity" if not integrity_ok else f"stage_{status}"
+    return GateResult(FAIL, str(first_fail), cert, integrity_ok, problems)

@@ -1,0 +1,228 @@
+"""The append-only, hash-chained ledger: `reports/ledger.jsonl`, one entry per stage per run.
+
+Each entry carries the seed's per-prompt report fields (stage id, files changed, behaviour summary,
+checks run, verdict, firstFail, certificateHash, integrityOk, traceId, runId, commit sha, status)
+plus `prev_hash`: the sha256 of the previous line's exact bytes (64 zeros for the first entry).
+`reports/ledger.head.json` records the entry count and the last line's hash, so dropping the final
+entry is caught too. Appends hold a file lock (`reports/ledger.jsonl.lock`), so concurrent runs
+leave one valid chain. `reports/LEDGER.md` is regenerated after every append.
+
+`verify` recomputes the chain, each entry's certificate from its stored checks and artifacts, and
+the artifact hashes on disk. A path recorded by several entries (later runs rewrite
+`artifacts/dataset_manifest.<lane>.json`, say) is checked against its most recent entry only:
+older hashes are superseded, not broken.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .fsutil import atomic_write_json, atomic_write_text, canonical_json, read_json, sha256_bytes
+from .gates import GateResult, artifact_problems, certificate_hash
+from .reasons import exit_code
+from .stage import now_iso
+
+LEDGER = "reports/ledger.jsonl"
+HEAD = "reports/ledger.head.json"
+LEDGER_MD = "reports/LEDGER.md"
+ENTRY_SCHEMA = "lane.ledger_entry/1"
+ZERO_HASH = "0" * 64
+
+
+def ledger_path(root: str | os.PathLike[str]) -> Path:
+    return Path(root) / LEDGER
+
+
+def head_path(root: str | os.PathLike[str]) -> Path:
+    return Path(root) / HEAD
+
+
+def _lock(root: str | os.PathLike[str]) -> Any:
+    from filelock import FileLock
+
+    path = ledger_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path) + ".lock", timeout=120)
+
+
+def _lines(root: str | os.PathLike[str]) -> list[bytes]:
+    path = ledger_path(root)
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    return [ln for ln in data.split(b"\n") if ln.strip()]
+
+
+def make_entry(*, run_id: str, stage: str, lane: str | None, result: Mapping[str, Any] | None,
+               gate: GateResult, status: str, reason: str, summary: str, commit_sha: str,
+               trace_id: str | None = None) -> dict[str, Any]:
+    """An entry (without prev_hash) in the seed's per-prompt report shape."""
+    res = result or {}
+    artifacts = [{"kind": a["kind"], "path": a["path"], "sha256": a["sha256"]} for a in res.get("artifacts") or []]
+    return {
+        "schema": ENTRY_SCHEMA,
+        "ts": now_iso(),
+        "stage_id": stage,
+        "lane": lane,
+        "files_changed": sorted({a["path"] for a in artifacts}),
+        "artifacts": artifacts,
+        "behavior_delta": summary,
+        "checks_run": list(res.get("checks") or []),
+        "verdict": gate.verdict,
+        "firstFail": gate.first_fail,
+        "certificateHash": gate.certificate_hash,
+        "integrityOk": gate.integrity_ok,
+        "traceId": trace_id or f"lane:{uuid.uuid4()}",
+        "runId": run_id,
+        "commit_sha": commit_sha,
+        "status": status,
+        "reason": reason,
+    }
+
+
+def append(root: str | os.PathLike[str], entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Append one entry under the lock, chaining it to the last line; returns the stored entry."""
+    path = ledger_path(root)
+    with _lock(root):
+        lines = _lines(root)
+        prev = sha256_bytes(lines[-1]) if lines else ZERO_HASH
+        stored = {**dict(entry), "prev_hash": prev}
+        line = canonical_json(stored).encode("utf-8")
+        with open(path, "ab") as f:
+            f.write(line + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        atomic_write_json(head_path(root), {"entries": len(lines) + 1, "last_hash": sha256_bytes(line)})
+        write_markdown(root, [json.loads(x) for x in [*lines, line]])
+    return stored
+
+
+# ----------------------------------------------------------------------------------------- verify
+@dataclass
+class VerifyResult:
+    ok: bool
+    entries: int
+    first_broken_index: int | None = None
+    problem: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def verify(root: str | os.PathLike[str]) -> VerifyResult:
+    """Recompute the chain, every certificate and the current artifact hashes."""
+    lines = _lines(root)
+    problems: list[tuple[int, str]] = []
+    entries: list[dict[str, Any]] = []
+    prev = ZERO_HASH
+    for i, raw in enumerate(lines):
+        try:
+            entry = json.loads(raw)
+            if not isinstance(entry, dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            problems.append((i, f"entry {i}: not valid JSON ({exc})"))
+            entries.append({})
+            prev = sha256_bytes(raw)
+            continue
+        entries.append(entry)
+        if entry.get("prev_hash") != prev:
+            problems.append((i, f"entry {i}: prev_hash does not match the previous line "
+                                f"(edited, dropped or reordered entry before it)"))
+        cert = certificate_hash(str(entry.get("runId", "")), str(entry.get("stage_id", "")),
+                                entry.get("checks_run") or [], entry.get("artifacts") or [])
+        if cert != entry.get("certificateHash"):
+            problems.append((i, f"entry {i}: certificateHash does not match its checks and artifacts"))
+        prev = sha256_bytes(raw)
+    # artifacts on disk: each path against the latest entry that recorded it with integrity true
+    latest: dict[str, tuple[int, dict[str, Any]]] = {}
+    for i, entry in enumerate(entries):
+        for a in entry.get("artifacts") or []:
+            if isinstance(a, dict) and "path" in a:
+                latest[str(a["path"])] = (i, a)
+    for _path, (i, a) in sorted(latest.items(), key=lambda kv: kv[1][0]):
+        if not entries[i].get("integrityOk", False):
+            continue
+        for p in artifact_problems([a], root):
+            problems.append((i, f"entry {i}: {p}"))
+    hp = head_path(root)
+    if hp.exists():
+        try:
+            head = read_json(hp)
+            last = sha256_bytes(lines[-1]) if lines else ZERO_HASH
+            if head.get("entries") != len(lines) or (lines and head.get("last_hash") != last):
+                problems.append((len(lines), f"ledger head records {head.get('entries')} entries, file has "
+                                             f"{len(lines)}: an entry was dropped or appended outside the lane"))
+        except (ValueError, AttributeError):
+            problems.append((len(lines), "reports/ledger.head.json is not valid JSON"))
+    elif lines:
+        problems.append((0, "reports/ledger.head.json is missing"))
+    problems.sort(key=lambda p: p[0])
+    if not problems:
+        return VerifyResult(True, len(lines))
+    return VerifyResult(False, len(lines), problems[0][0], problems[0][1], [p for _, p in problems])
+
+
+def verify_cli(root: str | os.PathLike[str]) -> int:
+    res = verify(root)
+    if res.ok:
+        print(f"ledger ok: {res.entries} entries, chain, certificates and artifacts verified")
+        return 0
+    for p in res.problems:
+        print(f"ledger broken: {p}")
+    print(f"first broken entry: {res.first_broken_index}")
+    return exit_code("ledger_broken")
+
+
+# -------------------------------------------------------------------------------------- rendering
+def read_entries(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    out = []
+    for raw in _lines(root):
+        try:
+            out.append(json.loads(raw))
+        except ValueError:
+            out.append({"behavior_delta": "<unreadable line>"})
+    return out
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(entries: Sequence[Mapping[str, Any]]) -> str:
+    rows = ["# voice-lane execution ledger", "",
+            "Generated from `reports/ledger.jsonl` after every append; verify with `lane ledger verify`.", "",
+            "## Stage execution table", "",
+            "| # | Run | Stage | Status | Commit | Verdict | Certificate Hash | Integrity OK | Notes |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for i, e in enumerate(entries):
+        rows.append("| " + " | ".join(_cell(x) for x in (
+            i, e.get("runId"), e.get("stage_id"), e.get("status"), str(e.get("commit_sha") or "")[:7],
+            e.get("verdict"), e.get("certificateHash"), e.get("integrityOk"),
+            e.get("behavior_delta"))) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def write_markdown(root: str | os.PathLike[str], entries: Sequence[Mapping[str, Any]] | None = None) -> Path:
+    return atomic_write_text(Path(root) / LEDGER_MD, markdown(entries if entries is not None else read_entries(root)))
+
+
+def show(root: str | os.PathLike[str], last: int = 20) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    entries = read_entries(root)
+    start = max(0, len(entries) - last)
+    table = Table(title=f"{LEDGER} ({len(entries)} entries)")
+    for col in ("#", "run", "stage", "status", "reason", "verdict", "certificate", "integrity"):
+        table.add_column(col, overflow="fold")
+    for i, e in enumerate(entries[start:], start):
+        table.add_row(str(i), str(e.get("runId")), str(e.get("stage_id")), str(e.get("status")),
+                      str(e.get("reason")), str(e.get("verdict")), str(e.get("certificateHash", ""))[:16],
+                      str(e.get("integrityOk")).lower())
+    Console(width=max(140, Console().width)).print(table)
