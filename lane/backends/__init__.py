@@ -1,0 +1,57 @@
+"""Backends: where the runner executes once the orchestrator has decided a run may start.
+
+- `local` (default): the runner in this Python environment (CI, Jupyter, Colab).
+- `local_docker`: the runner inside the GPU container built from docker/.
+- `managed_job`: a stub that blocks with `managed_job_not_implemented` (exit 2), as the seed fixes.
+
+Each backend is a function `run(ctx: RunContext) -> int` returning the process exit code; it prints
+the final `[tts-prod]` line itself (or lets the runner print it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..lanes import LaneSpec
+    from ..status import OrchestratorLog
+
+BACKEND_NAMES = ("local", "local_docker", "managed_job")
+
+
+@dataclass
+class RunContext:
+    settings: Settings
+    root: Path
+    run_id: str
+    resume: bool
+    lane: LaneSpec
+    log: OrchestratorLog
+    config_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+Backend = Callable[[RunContext], int]
+
+
+def get_backend(name: str) -> Backend:
+    """The backend function for `name`; LaneError(unknown_backend) for anything else."""
+    from ..reasons import LaneError
+
+    if name == "local":
+        from .local import run as local_run
+
+        return local_run
+    if name == "local_docker":
+        from .docker import run as docker_run
+
+        return docker_run
+    if name == "managed_job":
+        from .managed import run as managed_run
+
+        return managed_run
+    raise LaneError("unknown_backend", f"{name!r} is not a backend; use one of {', '.join(BACKEND_NAMES)}")

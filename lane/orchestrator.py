@@ -1,0 +1,130 @@
+"""One command, one deterministic answer: `lane run` (and scripts/voice/train_production_voice.sh).
+
+Before any stage starts, in this order (each failure ends the run with its reason code, a non-zero
+exit, `artifacts/train_status.<lane>.json` and the final `[tts-prod]` line):
+
+1. settings: flags > environment (TRAIN_BACKEND, TRAIN_LANE, AUDIO_PATH, ...) > config file > defaults,
+   the config file checked against configs/schemas/lane_config.schema.json    -> config_invalid
+2. backend is local | local_docker | managed_job                             -> unknown_backend
+3. managed_job is a stub                                                    -> managed_job_not_implemented
+4. lane is in configs/lanes/ (aliases resolved)                             -> unknown_lane
+5. the ESPnet fallback is declared but not built                             -> espnet_runtime_unavailable
+6. head: --expected-head vs `git rev-parse HEAD`, clean tree when required  -> deterministic_head_mismatch
+7. audio: present, readable, non-empty, decodable (header + a short decode) -> missing_audio_path
+
+Then the backend runs the runner (lane.runner.execute_run), which prints its own final line. Every
+line goes to stdout and to artifacts/voice_train_prod.orchestrator.log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from . import protocol
+from .reasons import EXIT_BLOCKED, LaneError
+
+DEFAULT_LANE = "tts_prod_train_nemo"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+# stages that read the audio input: only they need it checked up front
+_AUDIO_STAGES = ("verify", "train")
+
+
+def status_lane_name(name: str | None) -> str:
+    """The lane name used for status files: the operator's, when it is safe as a file name."""
+    if name and _SAFE_NAME.match(name) and not name.startswith("."):
+        return name
+    return "unknown"
+
+
+def _guess_lane(flags: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    return str(flags.get("lane") or env.get("TRAIN_LANE") or DEFAULT_LANE)
+
+
+def preflight(settings: Any, root: Path, config_path: Path | None, log: Any) -> Any:
+    """Steps 2-7 above for resolved settings; returns the LaneSpec. Raises LaneError."""
+    from .backends import BACKEND_NAMES
+    from .lanes import load_lane
+    from .verify import find_config_file, inspect_audio, require_head, validate_config_file
+
+    cfg = find_config_file(root, config_path)
+    if cfg is not None and cfg.exists():
+        validate_config_file(cfg, root)
+    if settings.backend not in BACKEND_NAMES:
+        raise LaneError("unknown_backend",
+                        f"{settings.backend!r} is not a backend; use one of {', '.join(BACKEND_NAMES)}")
+    if settings.backend == "managed_job":
+        raise LaneError("managed_job_not_implemented",
+                        "the managed backend is a stub; use --backend local or local_docker")
+    spec = load_lane(root, settings.lane)
+    if spec.runtime == "espnet":
+        raise LaneError("espnet_runtime_unavailable", f"lane {settings.lane} needs the ESPnet runtime, which is not built yet")
+    stages = [s for s in settings.stages if s in spec.stages]
+    if not stages:
+        raise LaneError("config_invalid", f"none of the stages {settings.stages} belongs to lane {spec.id} {list(spec.stages)}")
+    settings.stages = stages
+    head = require_head(root, settings.expected_head, settings.require_clean_tree)
+    log.say(f"head: {head.detail}")
+    if any(s in settings.stages for s in _AUDIO_STAGES):
+        inv = inspect_audio(settings.audio, root, max_files=64)
+        s = inv.summary()
+        log.say(f"audio: {inv.kind} {inv.source}: {s['audio_files']} file(s), {s['audio_total_s']} s, "
+                f"{s['audio_sample_rates']} Hz, {s['audio_channels']} ch")
+    return spec
+
+
+def fail_early(root: Path, lane: str, err: LaneError, *, run_id: str | None, backend: str | None,
+               profile: str | None, log: Any) -> int:
+    """End a run that never started: train_status, orchestrator log, the final line, the exit code."""
+    from .status import write_train_status
+
+    status = "blocked" if err.exit_code == EXIT_BLOCKED else "failed"
+    name = status_lane_name(lane)
+    log.say(f"error: {err.code}: {err.detail}")
+    write_train_status(root, name, run_id=run_id, status=status, reason=err.code, detail=err.detail,
+                       exit_code=err.exit_code, backend=backend, profile=profile, stages={})
+    if err.code == "managed_job_not_implemented":
+        protocol.status(status, err.code)  # the seed fixes this line exactly
+    else:
+        protocol.status(status, err.code, lane=name)
+    return err.exit_code
+
+
+def run_from_cli(flags: Mapping[str, Any], config_path: str | os.PathLike[str] | None = None,
+                 root: str | os.PathLike[str] = ".", resume: str | None = None,
+                 env: Mapping[str, str] | None = None) -> int:
+    """`lane run`: resolve settings, check everything cheap, hand over to the backend. Returns the exit code."""
+    from .backends import RunContext, get_backend
+    from .config import resolve_settings
+    from .stage import new_run_id
+    from .status import OrchestratorLog
+
+    env = os.environ if env is None else env
+    rootp = Path(root).resolve()
+    cfg = Path(config_path) if config_path else None
+    run_id = resume or env.get("LANE_RUN_ID") or new_run_id()
+    with OrchestratorLog(rootp) as log:
+        log.say(f"voice-lane run {run_id}: root={rootp}" + (f" (resume {resume})" if resume else ""))
+        lane_name = _guess_lane(flags, env)
+        backend: str | None = flags.get("backend") or env.get("TRAIN_BACKEND")
+        profile: str | None = None
+        try:
+            settings = resolve_settings(flags, env, cfg, rootp)
+            lane_name, backend, profile = settings.lane, settings.backend, settings.profile
+            log.say("settings: " + " ".join(f"{k}={v}({settings.sources.get(k, '?')})"
+                                            for k, v in settings.as_dict().items()))
+            spec = preflight(settings, rootp, cfg, log)
+            runner = get_backend(settings.backend)
+            ctx = RunContext(settings=settings, root=rootp, run_id=run_id, resume=resume is not None,
+                             lane=spec, log=log, config_path=cfg, env=dict(env))
+            log.say(f"lane {settings.lane} -> {spec.id} ({spec.status}, runtime {spec.runtime}); "
+                    f"backend {settings.backend}; stages {','.join(settings.stages)}")
+            return runner(ctx)
+        except LaneError as err:
+            return fail_early(rootp, lane_name, err, run_id=run_id, backend=backend, profile=profile, log=log)
+        except KeyboardInterrupt:
+            return fail_early(rootp, lane_name, LaneError("interrupted", "interrupted before the run started"),
+                              run_id=run_id, backend=backend, profile=profile, log=log)
