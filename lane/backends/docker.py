@@ -28,7 +28,7 @@ from . import RunContext
 
 IMAGE_REPO = "voice-lane"
 DOCKERFILE = "docker/Dockerfile"
-HASHED = ("docker", "pyproject.toml", "lane", ".dockerignore")
+HASHED = ("docker", "pyproject.toml", "README.md", "lane", "configs", "notebooks", ".dockerignore")
 MOUNT_DIRS = ("data", "artifacts", "bundles", "reports", "runs", "models", ".cache")
 TAIL_LINES = 40
 REPO = Path(__file__).resolve().parents[2]
