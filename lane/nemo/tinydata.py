@@ -67,7 +67,7 @@ def _pitch(audio, sr):
     import librosa
 
     f0, _, _ = librosa.pyin(audio, fmin=PITCH_SETTINGS["fmin"], fmax=PITCH_SETTINGS["fmax"],
-                            frame_length=PITCH_SETTINGS["win_length"], sr=sr, fill_na=0.0)
+                            frame_length=int(PITCH_SETTINGS["win_length"]), sr=sr, fill_na=0.0)
     return f0.astype("float32")
 
 

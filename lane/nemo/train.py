@@ -145,7 +145,8 @@ def fastpitch_config(settings: dict[str, Any], ds: Any, root: Path, out_dir: Pat
     n_rows, repeat = _write_repeated_manifest(train_manifest, rep_manifest, batch_size,
                                               int(settings.get("min_epoch_steps", 0)))
     sup = _ds_get(ds, "sup_data_dir") or (out_dir / "sup_data")
-    model = OmegaConf.create(OmegaConf.to_container(merged, resolve=True))["model"]
+    full: Any = OmegaConf.create(OmegaConf.to_container(merged, resolve=True))
+    model: Any = full["model"]
     for part, manifest in (("train_ds", rep_manifest), ("validation_ds", val_manifest)):
         model[part]["dataset"]["manifest_filepath"] = str(manifest)
         model[part]["dataset"]["sup_data_path"] = str(sup)
@@ -310,35 +311,21 @@ def make_trainer(settings: dict[str, Any], max_steps: int, log_dir: Path, callba
 
 # ---------------------------------------------------------------------------------- weights
 def _resolve_base(weights_manifest: str | None, root: Path, role: str) -> dict[str, Any] | None:
-    """A base weight entry {path, sha256, license, ...} for `role`, or None when there is none."""
+    """The usable base weight entry for `role` as {role, id, path, sha256, license, ...}; None when the
+    manifest has none. An entry that is present but unusable (licence, hash, missing file) raises its code."""
     if not weights_manifest:
         return None
-    try:
-        from ..weights import resolve_weight  # helper B's module
-    except ImportError:
-        resolve_weight = None
-    if resolve_weight is not None:
-        entry = resolve_weight(weights_manifest, root, role)
-        if entry is None:
-            return None
-        if isinstance(entry, (str, os.PathLike)):
-            return {"role": role, "path": str(entry), "sha256": sha256_file(entry)}
-        if isinstance(entry, dict):
-            return {"role": role, **entry}
-        return {"role": role, **{k: getattr(entry, k) for k in ("path", "sha256", "license", "name", "source")
-                                 if hasattr(entry, k)}}
-    # fallback reader for a plain manifest {"weights": [{"role", "path", "sha256", "license"}]}
-    data = json.loads(Path(weights_manifest).read_text(encoding="utf-8"))
-    for w in data.get("weights", []):
-        if w.get("role") == role:
-            p = Path(w["path"])
-            p = p if p.is_absolute() else (root / p)
-            if not p.exists():
-                raise LaneError("weights_file_missing", f"{role}: {p} does not exist")
-            digest = sha256_file(p)
-            if w.get("sha256") and w["sha256"] != digest:
-                raise LaneError("weights_hash_mismatch", f"{role}: {p} sha256 {digest} != manifest {w['sha256']}")
-            return {**w, "path": str(p), "sha256": digest}
+    from ..reasons import REASONS
+    from ..weights import resolve_weight  # helper B's module
+
+    entries = resolve_weight(weights_manifest, root, role)
+    for e in entries:
+        if e.usable and e.path is not None:
+            return {"role": role, "id": e.id, "path": str(e.path), "sha256": e.actual_sha256 or e.sha256,
+                    "license": e.weights_license, "code_license": e.code_license, "source": e.source}
+    for e in entries:
+        if not e.optional and e.state in REASONS and e.state != "ok":
+            raise LaneError(e.state, f"{role} weights {e.id}: " + ("; ".join(e.problems) or e.state))
     return None
 
 
@@ -379,7 +366,7 @@ def build_fastpitch(cfg: Any, trainer: Any, base: dict[str, Any] | None, tokeniz
                 f"{len(want)} tokens, base checkpoint {path} has {len(have)} "
                 f"({base_cfg.text_tokenizer._target_.rsplit('.', 1)[-1]}); differing: {diff[:12]}; "
                 "set train.fastpitch.tokenizer: checkpoint to keep the checkpoint's tokenizer")
-    merged = OmegaConf.create(OmegaConf.to_container(base_cfg, resolve=False))
+    merged: Any = OmegaConf.create(OmegaConf.to_container(base_cfg, resolve=False))
     with open_dict(merged):
         for key in ("train_ds", "validation_ds", "optim", "pitch_mean", "pitch_std", "pitch_fmin", "pitch_fmax"):
             merged[key] = cfg[key]

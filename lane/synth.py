@@ -1,0 +1,189 @@
+"""Synthesis from a voice_bundle/1 with onnxruntime only: no torch, no NeMo.
+
+    voice = OnnxVoice("bundles/<id>/voice_bundle")
+    audio = voice.synthesize("Hello there.")          # float32 mono at voice.sample_rate
+    mels = voice.mel("Hello there.")                   # (n_mels, frames) log-mel
+
+The tokenizer is replayed from the bundle's tokenizer.json (a NeMo character tokenizer described by
+lane.nemo.tokenizer), FastPitch runs from fastpitch.onnx, and the vocoder is either the HiFi-GAN
+generator ONNX or Griffin-Lim (librosa) with the parameters the manifest declares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .reasons import LaneError
+
+BUNDLE_VERSION = "voice_bundle/1"
+
+
+class CharTokenizer:
+    """Exact replay of NeMo's BaseCharsTokenizer.encode from its JSON description."""
+
+    def __init__(self, desc: dict[str, Any]) -> None:
+        if desc.get("type") != "chars" or not desc.get("runnable_without_nemo", False):
+            raise LaneError("synthesis_failed",
+                            f"tokenizer {desc.get('class')} ({desc.get('type')}) cannot run without NeMo")
+        self.tokens: list[str] = list(desc["tokens"])
+        self.pad_id = int(desc["pad_id"])
+        self.space = self.tokens[int(desc["space_id"])]
+        self.punct = bool(desc.get("punct"))
+        self.punct_list = set(desc.get("punct_list") or [])
+        self.pad_with_space = bool(desc.get("pad_with_space"))
+        self.preprocessing = str(desc.get("preprocessing", "identity"))
+        self.synoglyphs: dict[str, str] = dict(desc.get("synoglyphs") or {})
+        self._id = {t: i for i, t in enumerate(self.tokens)}
+
+    def _prep(self, text: str) -> str:
+        if self.preprocessing == "english_lower":
+            text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+            text = "".join(self.synoglyphs.get(c, c) for c in text)
+            return text.lower()
+        return text
+
+    def encode(self, text: str) -> list[int]:
+        cs: list[str] = []
+        space = self.space
+        for c in self._prep(text):
+            if (c == space and cs and cs[-1] != space) or ((c.isalnum() or c == "'") and c in self._id) or (c in self.punct_list and self.punct):
+                cs.append(c)
+        while cs and cs[-1] == space:
+            cs.pop()
+        if self.pad_with_space:
+            cs = [space, *cs, space]
+        return [self._id[c] for c in cs]
+
+
+def read_manifest(bundle_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(bundle_dir) / "manifest.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise LaneError("bundle_invalid", f"{path}: cannot read manifest ({exc})") from exc
+    if data.get("bundle_version") != BUNDLE_VERSION:
+        raise LaneError("bundle_invalid", f"{path}: bundle_version {data.get('bundle_version')!r} != {BUNDLE_VERSION}")
+    return dict(data)
+
+
+def griffin_lim(mel: np.ndarray, audio: dict[str, Any], n_iter: int = 32, power: float = 1.2) -> np.ndarray:
+    """Log-mel (NeMo AudioToMelSpectrogramPreprocessor, log(mel + guard)) to audio with Griffin-Lim."""
+    import librosa
+
+    basis = _mel_basis(audio)
+    mag_mel = np.exp(mel.astype(np.float64)) - float(audio.get("log_zero_guard_value", 1e-5))
+    mag_mel = np.clip(mag_mel, 0.0, None)
+    lin = np.clip(np.linalg.pinv(basis) @ mag_mel, 1e-8, None) ** power
+    mag_power = float(audio.get("mag_power", 1.0))
+    if mag_power != 1.0:
+        lin = lin ** (1.0 / mag_power)
+    y = librosa.griffinlim(lin, n_iter=n_iter, hop_length=int(audio["hop_length"]),
+                           win_length=int(audio["win_length"]), n_fft=int(audio["n_fft"]), window="hann",
+                           random_state=0)
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 0:
+        y = 0.9 * y / peak
+    return np.asarray(y, dtype=np.float32)
+
+
+_BASIS_CACHE: dict[tuple[Any, ...], np.ndarray] = {}
+
+
+def _mel_basis(audio: dict[str, Any]) -> np.ndarray:
+    import librosa
+
+    key = (audio["sample_rate"], audio["n_fft"], audio["n_mels"], audio.get("lowfreq"), audio.get("highfreq"))
+    if key not in _BASIS_CACHE:
+        _BASIS_CACHE[key] = librosa.filters.mel(sr=int(audio["sample_rate"]), n_fft=int(audio["n_fft"]),
+                                                n_mels=int(audio["n_mels"]), fmin=float(audio.get("lowfreq") or 0),
+                                                fmax=audio.get("highfreq"), norm="slaney")
+    return _BASIS_CACHE[key]
+
+
+class OnnxVoice:
+    """A voice bundle loaded for synthesis with onnxruntime."""
+
+    def __init__(self, bundle_dir: str | os.PathLike[str], *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.bundle_dir = Path(bundle_dir)
+        self.manifest = read_manifest(self.bundle_dir)
+        models = self.manifest.get("models") or {}
+        spec = models.get("spectrogram") or {}
+        self.vocoder_spec: dict[str, Any] = dict(models.get("vocoder") or {"type": "griffin_lim"})
+        self.audio: dict[str, Any] = dict(self.manifest.get("audio") or {})
+        self.sample_rate = int(self.manifest["sample_rate"])
+        tok_path = self.bundle_dir / (self.manifest.get("tokenizer") or {}).get("path", "tokenizer.json")
+        try:
+            self.tokenizer = CharTokenizer(json.loads(tok_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError) as exc:
+            raise LaneError("bundle_invalid", f"{tok_path}: unusable tokenizer ({exc})") from exc
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        try:
+            self._fp = ort.InferenceSession(str(self.bundle_dir / spec.get("onnx", "fastpitch.onnx")), opts,
+                                            providers=["CPUExecutionProvider"])
+            self._voc = None
+            if self.vocoder_spec.get("type") == "hifigan":
+                self._voc = ort.InferenceSession(str(self.bundle_dir / self.vocoder_spec["onnx"]), opts,
+                                                 providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise LaneError("synthesis_failed", f"cannot load the bundle's ONNX files ({exc})") from exc
+        self._fp_inputs = {i.name for i in self._fp.get_inputs()}
+
+    # ---------------------------------------------------------------- text -> mel
+    def tokens(self, text: str) -> list[int]:
+        ids = self.tokenizer.encode(text)
+        if len([i for i in ids if self.tokenizer.tokens[i] != self.tokenizer.space]) == 0:
+            raise LaneError("synthesis_failed", f"text {text!r} has no characters the voice can speak")
+        return ids
+
+    def mel_batch(self, texts: Sequence[str], pace: float = 1.0) -> list[np.ndarray]:
+        """Log-mels (n_mels, frames) for each text; one padded FastPitch ONNX call."""
+        if not texts:
+            return []
+        seqs = [self.tokens(t) for t in texts]
+        width = max(len(s) for s in seqs)
+        ids = np.full((len(seqs), width), self.tokenizer.pad_id, dtype=np.int64)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = s
+        feeds: dict[str, np.ndarray] = {"text": ids}
+        if "pitch" in self._fp_inputs:
+            feeds["pitch"] = np.zeros(ids.shape, dtype=np.float32)
+        if "pace" in self._fp_inputs:
+            feeds["pace"] = np.full(ids.shape, pace, dtype=np.float32)
+        try:
+            spect, num_frames = self._fp.run(["spect", "num_frames"], feeds)[:2]
+        except Exception as exc:
+            raise LaneError("synthesis_failed", f"FastPitch ONNX failed: {exc}") from exc
+        return [spect[i, :, : int(num_frames[i])] for i in range(len(seqs))]
+
+    def mel(self, text: str, pace: float = 1.0) -> np.ndarray:
+        return self.mel_batch([text], pace)[0]
+
+    # ---------------------------------------------------------------- mel -> audio
+    def vocode(self, mel: np.ndarray) -> np.ndarray:
+        if self._voc is not None:
+            try:
+                (audio,) = self._voc.run(None, {self._voc.get_inputs()[0].name: mel[None].astype(np.float32)})[:1]
+            except Exception as exc:
+                raise LaneError("synthesis_failed", f"vocoder ONNX failed: {exc}") from exc
+            return np.asarray(audio, dtype=np.float32).reshape(-1)
+        params = self.vocoder_spec.get("params") or {}
+        return griffin_lim(mel, self.audio, n_iter=int(params.get("n_iter", 32)),
+                           power=float(params.get("power", 1.2)))
+
+    def synthesize_batch(self, texts: Sequence[str], pace: float = 1.0) -> list[np.ndarray]:
+        return [self.vocode(m) for m in self.mel_batch(texts, pace)]
+
+    def synthesize(self, text: str, pace: float = 1.0) -> np.ndarray:
+        return self.synthesize_batch([text], pace)[0]
