@@ -75,8 +75,6 @@ class LicensePolicy:
         if expr is None or not str(expr).strip():
             return self._one("")
         text = str(expr).strip()
-        if any(fnmatch.fnmatchcase(text.lower(), pat.lower()) for pat in self.deny):
-            return False
         alternatives = re.split(r"\s+OR\s+", text)
         return any(all(self._one(term) for term in re.split(r"\s+AND\s+", alt)) for alt in alternatives)
 
