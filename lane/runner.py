@@ -44,7 +44,8 @@ from .stage import new_run_id, now_iso, result_path
 from .status import OrchestratorLog, train_status_path, write_train_status
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-RUN_SPECIFIC_PARAMS = ("root", "run_id", "run_dir", "resume")
+# parameters that do not change what a stage computes: left out of its resume fingerprint
+RUN_SPECIFIC_PARAMS = ("root", "run_id", "run_dir", "resume", "stages", "cell_timeout_s", "kernel_name")
 BUNDLE_KIND = "voice_bundle_manifest"
 STATUS_COPY = "train_status.json"
 
@@ -428,6 +429,19 @@ class _Run:
     def say(self, text: str) -> None:
         self.stream.out(text)
 
+    def carry_over(self) -> None:
+        """On resume, keep what earlier attempts of this run saw: line counts, bundle path, timings."""
+        try:
+            prev = read_json(self.run_dir / STATUS_COPY)
+        except (OSError, ValueError):
+            return
+        for key, value in (prev.get("line_counts") or {}).items():
+            if key in self.stream.counts and isinstance(value, int):
+                self.stream.counts[key] += value
+        self.stream.bundle_path = self.stream.bundle_path or prev.get("bundle_path")
+        self.stream.last_progress = prev.get("last_progress")
+        self.stream.last_stats = prev.get("last_stats")
+
     # -- one stage
     def params(self, stage: str) -> dict[str, Any]:
         p: dict[str, Any] = dict(self.settings.as_dict())
@@ -570,6 +584,8 @@ class _Run:
                 if self.resume and not self.run_dir.is_dir():
                     raise LaneError("run_not_found", f"runs/{self.run_id} does not exist")
                 self.run_dir.mkdir(parents=True, exist_ok=True)
+                if self.resume:
+                    self.carry_over()
                 started = now_iso()
                 prev_started = None
                 if self.resume and (self.run_dir / "settings.json").is_file():

@@ -1,0 +1,161 @@
+"""The hash-chained ledger: honest runs verify; editing, dropping or reordering an entry, or
+changing an artifact, is caught by `lane ledger verify` (non-zero); concurrent appends keep the chain."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lane import ledger
+from lane.gates import evaluate
+from lane.reasons import exit_code
+
+
+def _lines(root: Path) -> list[str]:
+    return (root / "reports" / "ledger.jsonl").read_text(encoding="utf-8").splitlines()
+
+
+def _write_lines(root: Path, lines: list[str]) -> None:
+    (root / "reports" / "ledger.jsonl").write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
+
+
+def _cli_verify(python_exe: str, root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([python_exe, "-m", "lane", "ledger", "verify", "--root", str(root)],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_honest_ledger_verifies_and_renders(completed_run: tuple[Path, Any], python_exe: str) -> None:
+    root, outcome = completed_run
+    res = ledger.verify(root)
+    assert (res.ok, res.entries) == (True, 4)
+    proc = _cli_verify(python_exe, root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ledger ok: 4 entries" in proc.stdout
+    entries = ledger.read_entries(root)
+    assert entries[0]["prev_hash"] == "0" * 64
+    for e in entries:  # the seed's per-prompt report fields
+        for key in ("stage_id", "files_changed", "behavior_delta", "checks_run", "verdict", "firstFail",
+                    "certificateHash", "integrityOk", "traceId", "runId", "commit_sha", "status", "prev_hash"):
+            assert key in e, key
+    md = (root / "reports" / "LEDGER.md").read_text(encoding="utf-8")
+    for e in entries:
+        assert f"| {e['certificateHash']} |" in md
+    assert md.count(f"| {outcome.run_id} |") == 4
+
+
+@pytest.mark.parametrize("tamper", ["edit_field", "edit_last", "drop_middle", "drop_last", "reorder",
+                                    "not_json", "forge_certificate"])
+def test_ledger_tampering_is_caught(completed_copy: tuple[Path, Any], python_exe: str, tamper: str) -> None:
+    root, _ = completed_copy
+    lines = _lines(root)
+    if tamper == "edit_field":
+        e = json.loads(lines[1])
+        e["verdict"] = "FAIL"
+        lines[1] = json.dumps(e, sort_keys=True, separators=(",", ":"))
+    elif tamper == "edit_last":
+        lines[-1] = lines[-1].replace('"status":"done"', '"status":"blocked"')
+    elif tamper == "drop_middle":
+        del lines[1]
+    elif tamper == "drop_last":
+        del lines[-1]
+    elif tamper == "reorder":
+        lines[1], lines[2] = lines[2], lines[1]
+    elif tamper == "not_json":
+        lines[2] = lines[2][:-5]
+    elif tamper == "forge_certificate":  # claim a check passed, keep the old certificate and re-chain
+        entries = [json.loads(x) for x in lines]
+        entries[0]["checks_run"][0]["detail"] = "forged"
+        prev = "0" * 64
+        lines = []
+        for e in entries:
+            e["prev_hash"] = prev
+            line = json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            lines.append(line)
+            prev = __import__("hashlib").sha256(line.encode()).hexdigest()
+    _write_lines(root, lines)
+    res = ledger.verify(root)
+    assert not res.ok
+    assert res.first_broken_index is not None and res.problem
+    if tamper == "forge_certificate":
+        assert res.first_broken_index == 0 and "certificateHash" in res.problem
+    if tamper in ("edit_field", "drop_middle", "reorder"):
+        assert res.first_broken_index in (1, 2)
+    proc = _cli_verify(python_exe, root)
+    assert proc.returncode == exit_code("ledger_broken") != 0
+    assert "ledger broken" in proc.stdout and "first broken entry" in proc.stdout
+
+
+@pytest.mark.parametrize("how", ["change", "delete"])
+def test_changed_artifact_is_caught(completed_copy: tuple[Path, Any], python_exe: str, how: str) -> None:
+    root, outcome = completed_copy
+    target = root / "bundles" / "fixture_voice" / "voice_bundle" / "manifest.json"
+    if how == "change":
+        target.write_text('{"bundle_version": "voice_bundle/2"}\n')
+    else:
+        target.unlink()
+    res = ledger.verify(root)
+    assert not res.ok and res.first_broken_index == 2
+    assert "bundles/fixture_voice/voice_bundle/manifest.json" in (res.problem or "")
+    assert _cli_verify(python_exe, root).returncode == exit_code("ledger_broken")
+    # the gate sees the same change
+    result = json.loads((root / "runs" / outcome.run_id / "export" / "result.json").read_text())
+    gate = evaluate(result, root)
+    assert (gate.verdict, gate.integrity_ok) == ("FAIL", False)
+
+
+def test_later_run_supersedes_rewritten_artifact(completed_copy: tuple[Path, Any], runner: Any) -> None:
+    """A second honest run that rewrites the same bundle path leaves the ledger green: the path is
+    checked against its latest entry."""
+    root, _ = completed_copy
+    outcome = runner(root, {"verify": "pass", "train": "pass", "export": "pass"}, extra_params={"payload": "second"})
+    assert outcome.status == "completed"
+    res = ledger.verify(root)
+    assert res.ok and res.entries == 7, res.problems
+
+
+def _append_many(root: str, worker: int, count: int) -> None:
+    from lane.gates import GateResult
+
+    for i in range(count):
+        art = Path(root) / "arts" / f"w{worker}_{i}.txt"
+        art.parent.mkdir(parents=True, exist_ok=True)
+        art.write_text(f"{worker}:{i}\n")
+        from lane.fsutil import sha256_file
+        from lane.gates import certificate_hash
+
+        result = {"run_id": f"run-{worker}", "stage": f"s{i}", "status": "done",
+                  "checks": [{"id": "c", "ok": True, "detail": str(i)}],
+                  "artifacts": [{"kind": "k", "path": f"arts/w{worker}_{i}.txt", "sha256": sha256_file(art)}]}
+        cert = certificate_hash(result["run_id"], result["stage"], result["checks"], result["artifacts"])
+        gate = GateResult("PASS", None, cert, True)
+        ledger.append(root, ledger.make_entry(run_id=result["run_id"], stage=result["stage"], lane="t",
+                                              result=result, gate=gate, status="done", reason="ok",
+                                              summary=f"worker {worker} entry {i}", commit_sha="0" * 40))
+
+
+def test_concurrent_appends_keep_one_valid_chain(tmp_path: Path) -> None:
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(str(tmp_path), w, 8)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    res = ledger.verify(tmp_path)
+    assert res.ok, res.problems
+    assert res.entries == 32
+    entries = ledger.read_entries(tmp_path)
+    for w in range(4):  # each writer's entries are all there, in its own order
+        mine = [e["stage_id"] for e in entries if e["runId"] == f"run-{w}"]
+        assert mine == [f"s{i}" for i in range(8)]
+    assert len((tmp_path / "reports" / "LEDGER.md").read_text().splitlines()) == 8 + 32
+
+
+def test_empty_ledger_verifies(tmp_path: Path) -> None:
+    assert ledger.verify(tmp_path).ok
+    assert ledger.verify_cli(tmp_path) == 0

@@ -1,0 +1,226 @@
+"""The runner end to end with real papermill kernels: every failure kind keeps its reason code, exit
+code, final [tts-prod] line, train_status, ledger entry and a NO-GO report; an honest run is GO."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import STAGES, make_workspace
+
+from lane import ledger
+from lane.fsutil import read_json
+from lane.status import orchestrator_log_path, train_status_path
+
+LANE = "tts_prod_train_nemo"
+
+
+def final_line(out: str) -> str:
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    return lines[-1]
+
+
+def assert_failure_contract(root: Path, outcome: Any, out: str, *, reason: str, exit_code: int, status: str = "failed") -> dict[str, Any]:
+    assert (outcome.status, outcome.reason, outcome.exit_code) == (status, reason, exit_code), outcome
+    assert final_line(out) == f"[tts-prod] status={status} reason={reason} run_id={outcome.run_id} lane={LANE}"
+    ts = read_json(train_status_path(root, LANE))
+    assert (ts["run_id"], ts["status"], ts["reason"], ts["exit_code"]) == (outcome.run_id, status, reason, exit_code)
+    assert ts["stages"]["verify"]["verdict"] == "FAIL"
+    assert ts["stages"]["verify"]["reason"] == reason
+    res = ledger.verify(root)
+    assert res.ok, res.problems
+    entries = ledger.read_entries(root)
+    assert [e["verdict"] for e in entries] == ["FAIL"]
+    assert entries[0]["runId"] == outcome.run_id and entries[0]["reason"] == reason
+    md = (root / "reports" / f"readiness-{outcome.run_id}.md").read_text(encoding="utf-8")
+    html = (root / "reports" / f"readiness-{outcome.run_id}.html").read_text(encoding="utf-8")
+    assert "**Verdict: NO-GO**" in md and f"`{reason}`" in md
+    assert 'id="verdict">NO-GO<' in html
+    assert f"[tts-prod] status={status} reason={reason}" in orchestrator_log_path(root).read_text(encoding="utf-8")
+    return ts
+
+
+@pytest.mark.parametrize(("notebook", "reason", "exit_code", "detail_re"), [
+    ("check_fails", "gate_failed", 5, r""),
+    ("raises", "stage_failed", 4, r"^cell \d+ \(index \d+\): ValueError: boom: the fixture cell raised$"),
+    ("kernel_dies", "kernel_died", 4, r"^cell \d+ \(index 4\): kernel died"),
+    ("no_result", "result_invalid", 4, r"result\.json was not written"),
+    ("lane_error", "weights_license_blocked", 5, r"^fixture weights are CC-BY-NC-4\.0$"),
+])
+def test_failure_kind_maps_to_its_code(workspace: Path, runner: Any, capsys: pytest.CaptureFixture[str],
+                                       notebook: str, reason: str, exit_code: int, detail_re: str) -> None:
+    outcome = runner(workspace, {"verify": notebook, "train": "pass"})
+    out = capsys.readouterr().out
+    ts = assert_failure_contract(workspace, outcome, out, reason=reason, exit_code=exit_code)
+    assert re.search(detail_re, outcome.detail), outcome.detail
+    assert "train" not in ts["stages"], "the runner must stop at the first failing gate"
+    assert not (workspace / "runs" / outcome.run_id / "train.ipynb").exists()
+    if notebook == "check_fails":
+        assert ts["stages"]["verify"]["first_fail"] == "loudness_in_range"
+    if notebook == "raises":  # the executed notebook and its HTML show the failing cell's error
+        html = (workspace / "runs" / outcome.run_id / "verify.html").read_text(encoding="utf-8")
+        assert "boom: the fixture cell raised" in html
+        assert "def broken()" not in html, "code cells are hidden in the stage HTML"
+
+
+def test_cell_timeout_maps_to_stage_timeout(workspace: Path, runner: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = runner(workspace, {"verify": "sleeps"}, cell_timeout_s=3)
+    out = capsys.readouterr().out
+    assert_failure_contract(workspace, outcome, out, reason="stage_timeout", exit_code=4)
+    assert "cell_timeout_s=3" in outcome.detail and re.search(r"cell \d+ \(index 4\)", outcome.detail)
+    assert outcome.stages[0]["duration_s"] < 40
+
+
+def test_honest_run_is_go_with_evidence(completed_run: tuple[Path, Any]) -> None:
+    root, outcome = completed_run
+    assert (outcome.status, outcome.reason, outcome.exit_code) == ("completed", "ok", 0)
+    assert [s["verdict"] for s in outcome.stages] == ["PASS"] * 4
+    assert all(s["integrity_ok"] for s in outcome.stages)
+    run_dir = root / "runs" / outcome.run_id
+    for stage in STAGES:
+        assert (run_dir / f"{stage}.ipynb").is_file() and (run_dir / f"{stage}.html").is_file()
+        assert (run_dir / stage / "result.json").is_file()
+    settings = read_json(run_dir / "settings.json")
+    assert settings["settings"]["stages"] == list(STAGES) and settings["run_id"] == outcome.run_id
+    ts = read_json(train_status_path(root, LANE))
+    assert ts["status"] == "completed" and ts["exit_code"] == 0
+    assert ts["bundle_path"] == "bundles/fixture_voice/voice_bundle"
+    assert ts["last_progress"]["stage"] == "validate" and ts["last_progress"]["step"] == 3
+    assert ts["last_stats"]["stage"] == "validate"
+    assert ts["report_path"] == f"reports/readiness-{outcome.run_id}.md"
+    assert ledger.verify(root).ok
+    assert [e["stage_id"] for e in ledger.read_entries(root)] == list(STAGES)
+    md = (root / "reports" / f"readiness-{outcome.run_id}.md").read_text(encoding="utf-8")
+    assert "**Verdict: GO**" in md
+    assert md.count("- [x] ") == 7 and "- [ ] " not in md
+    html = outcome.report_paths[1].read_text(encoding="utf-8")
+    assert 'id="verdict">GO<' in html
+    assert '<img src="data:image/png;base64,' in html and '<audio controls src="data:audio/wav;base64,' in html
+    assert f'href="../runs/{outcome.run_id}/train.html"' in html
+    log = orchestrator_log_path(root).read_text(encoding="utf-8")
+    assert "PROGRESS stage=export step=3 total=3" in log
+    assert f"[tts-prod] status=completed reason=ok run_id={outcome.run_id} lane={LANE}" in log
+
+
+def test_missing_evidence_is_no_go(workspace: Path, runner: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run that passes every gate it ran is still NO-GO when the bundle stage never ran and the
+    lane is not promotable: both items show as missing / failed."""
+    outcome = runner(workspace, {"verify": "pass"})
+    assert outcome.status == "completed"
+    assert final_line(capsys.readouterr().out).startswith("[tts-prod] status=completed reason=ok")
+    md = (workspace / "reports" / f"readiness-{outcome.run_id}.md").read_text(encoding="utf-8")
+    assert "**Verdict: NO-GO**" in md
+    assert re.search(r"- \[ \] \*\*bundle validated\*\* — missing", md)
+    assert re.search(r"- \[ \] \*\*lane promotable\*\* — failed: not promotable: fixture run", md)
+    assert re.search(r"- \[x\] \*\*weights manifest ok\*\*", md)
+
+
+def test_output_streams_while_the_cell_runs(workspace: Path) -> None:
+    """A PROGRESS line printed before a 3 s sleep reaches the orchestrator log before the cell ends."""
+    import time
+
+    from conftest import fixture_nb
+
+    from lane.config import Settings
+    from lane.runner import execute_run
+    from lane.status import OrchestratorLog
+
+    seen: list[tuple[float, str]] = []
+
+    class TimedLog(OrchestratorLog):
+        def write(self, line: str) -> None:
+            seen.append((time.monotonic(), line))
+            super().write(line)
+
+    log = TimedLog(workspace)
+    try:
+        outcome = execute_run(Settings(stages=["verify"], cell_timeout_s=60), workspace,
+                              notebooks={"verify": fixture_nb("sleeps")}, extra_params={"sleep_s": 3}, log=log)
+    finally:
+        log.close()
+    assert outcome.status == "completed"
+    t_progress = next(t for t, ln in seen if ln.startswith("PROGRESS stage=verify step=1 total=2"))
+    t_done = next(t for t, ln in seen if ln.startswith("stage verify: done"))
+    assert t_done - t_progress >= 2.0, "the PROGRESS line was not streamed while the cell ran"
+
+
+def test_resume_skips_what_passed(workspace: Path, runner: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    nbs = dict.fromkeys(STAGES, "pass")
+    params = {"promotable": True, "require_file": "unlock_train", "require_stages": ["train"]}
+    first = runner(workspace, nbs, extra_params=params)
+    run_id = first.run_id
+    assert (first.status, first.reason) == ("failed", "gate_failed")
+    assert [(s["name"], s["verdict"]) for s in first.stages] == [("verify", "PASS"), ("train", "FAIL")]
+    assert first.stages[1]["first_fail"] == "required_file_present"
+
+    (workspace / "unlock_train").write_text("ok\n")
+    second = runner(workspace, nbs, run_id=run_id, resume=True, extra_params=params)
+    assert second.status == "completed"
+    assert [s["skipped"] for s in second.stages] == [True, False, False, False]
+
+    entries_before = len(ledger.read_entries(workspace))
+    third = runner(workspace, nbs, run_id=run_id, resume=True, extra_params=params)
+    assert third.status == "completed"
+    assert [s["skipped"] for s in third.stages] == [True, True, True, True]
+    assert len(ledger.read_entries(workspace)) == entries_before, "skipped stages add no ledger entry"
+    md = (workspace / "reports" / f"readiness-{run_id}.md").read_text(encoding="utf-8")
+    assert md.count("skipped (unchanged since PASS)") == 4
+    assert "**Verdict: GO**" in md
+    assert ledger.verify(workspace).ok
+
+    # a changed artifact makes its stage run again; a downstream stage whose inputs come out the same stays skipped
+    out_txt = workspace / "runs" / run_id / "export" / "out.txt"
+    out_txt.write_text("tampered\n")
+    fourth = runner(workspace, nbs, run_id=run_id, resume=True, extra_params=params)
+    assert [s["skipped"] for s in fourth.stages] == [True, True, False, True]
+    assert out_txt.read_text() == "export:x\n"
+
+    # a changed config file changes every stage's inputs
+    with (workspace / "configs" / "profiles" / "demo.yaml").open("a") as f:
+        f.write("# edited\n")
+    fifth = runner(workspace, nbs, run_id=run_id, resume=True, extra_params=params)
+    assert fifth.status == "completed"
+    assert [s["skipped"] for s in fifth.stages] == [False, False, False, False]
+    # and so does a changed parameter
+    sixth = runner(workspace, {"verify": "pass"}, run_id=run_id, resume=True, extra_params={**params, "payload": "y"})
+    assert [s["skipped"] for s in sixth.stages] == [False]
+    assert ledger.verify(workspace).ok
+    capsys.readouterr()
+
+
+def test_resume_reruns_the_failed_stage_only(workspace: Path, runner: Any) -> None:
+    nbs = {"verify": "pass", "train": "check_fails"}
+    first = runner(workspace, nbs)
+    assert (first.reason, [s["name"] for s in first.stages]) == ("gate_failed", ["verify", "train"])
+    fixed = runner(workspace, {"verify": "pass", "train": "pass"}, run_id=first.run_id, resume=True)
+    assert fixed.status == "completed"
+    assert [s["skipped"] for s in fixed.stages] == [True, False]
+    ts = json.loads((workspace / "runs" / first.run_id / "train_status.json").read_text())
+    assert ts["stages"]["verify"]["skipped"] is True and ts["stages"]["train"]["verdict"] == "PASS"
+
+
+def test_resume_of_unknown_run(workspace: Path, runner: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    outcome = runner(workspace, {"verify": "pass"}, run_id="no-such-run", resume=True)
+    assert (outcome.reason, outcome.exit_code) == ("run_not_found", 3)
+    assert final_line(capsys.readouterr().out) == f"[tts-prod] status=failed reason=run_not_found run_id=no-such-run lane={LANE}"
+    assert read_json(train_status_path(workspace, LANE))["reason"] == "run_not_found"
+    assert not (workspace / "runs" / "no-such-run").exists()
+
+
+def test_new_run_needs_make_workspace_configs(tmp_path: Path, runner: Any) -> None:
+    """Result validation falls back to root/configs when the package has no configs/ beside it;
+    here both exist, and the run validates against the schema (a schema break is result_invalid)."""
+    root = make_workspace(tmp_path / "ws")
+    outcome = runner(root, {"verify": "pass"})
+    assert outcome.status == "completed"
+    res_file = root / "runs" / outcome.run_id / "verify" / "result.json"
+    from lane.runner import load_result
+
+    data = read_json(res_file)
+    data["status"] = "excellent"
+    res_file.write_text(json.dumps(data))
+    res, problem = load_result(res_file.parent.parent, "verify", root)
+    assert res is None and "breaks the schema at status" in problem
