@@ -125,11 +125,12 @@ def print_lanes(root: str | os.PathLike[str]) -> None:
     from rich.table import Table
 
     table = Table(title=f"voice-lane lanes ({lanes_dir(root)})")
-    for col in ("lane", "status", "runs as", "runtime", "promotable", "stages", "description"):
-        table.add_column(col, overflow="fold")
+    for col in ("lane", "status", "runs as", "runtime", "promotable", "stages"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("description", overflow="fold", min_width=30)
     order = {s: i for i, s in enumerate(LANE_STATUSES)}
     for data, spec in sorted(all_lanes(root), key=lambda x: (order[x[0]["status"]], x[0]["id"])):
         table.add_row(data["id"], data["status"], spec.id if spec.id != data["id"] else "-", spec.runtime,
                       "yes" if spec.promotable else f"no ({spec.not_promotable_reason})",
                       ",".join(spec.stages), str(data["description"]))
-    Console(width=max(140, Console().width)).print(table)
+    Console(width=max(200, Console().width)).print(table)
