@@ -25,9 +25,10 @@ Value = int | float | str
 STATUS_PREFIX = "[tts-prod]"
 _KEY = r"[A-Za-z_][A-Za-z0-9_.\-/]*"
 _TOKEN = re.compile(rf'\s*({_KEY})=("(?:[^"\\]|\\.)*"|[^\s"]+)')
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|nan)$")
-_BARE_OK = re.compile(r'^[^\s"=]+$')
+# \Z, not $: `$` also matches before a trailing newline, which would let "a\n" pass as a bare word
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z|^[+-]?(inf|nan)\Z")
+_BARE_OK = re.compile(r'^[^\s"=]+\Z')
 STATUSES = ("completed", "blocked", "failed")
 
 
@@ -124,8 +125,9 @@ def format_line(line: Line) -> str:
 
 
 # ---------------------------------------------------------------------------------------- parse
-def _fields(rest: str) -> dict[str, Value] | None:
-    """key=value pairs in order; None when anything but whitespace is left over."""
+def _fields(rest: str, keep_raw: tuple[str, ...] = ()) -> dict[str, Value] | None:
+    """key=value pairs in order; None when anything but whitespace is left over. Bare values of the
+    keys in `keep_raw` stay text (a sha256 of only digits is not a number)."""
     out: dict[str, Value] = {}
     pos = 0
     while pos < len(rest):
@@ -140,7 +142,7 @@ def _fields(rest: str) -> dict[str, Value] | None:
                 out[key] = json.loads(raw)
             except ValueError:
                 return None
-        elif _NUMBER.match(raw):
+        elif _NUMBER.match(raw) and key not in keep_raw:
             out[key] = float(raw) if any(c in raw for c in ".eEn") else int(raw)
         else:
             out[key] = raw
@@ -163,7 +165,7 @@ def parse_line(raw: str) -> Line | None:
         head, _, rest = line.partition(" ")
         if head not in ("PROGRESS", "STATS", "ARTIFACT", STATUS_PREFIX):
             return None
-        fields = _fields(rest)
+        fields = _fields(rest, ("sha256",) if head == "ARTIFACT" else ())
         if fields is None:
             return None
         if head == STATUS_PREFIX:
