@@ -264,6 +264,9 @@ def build_bundle(st: Any, profile: dict[str, Any], *, run_dir: str | os.PathLike
     if not voice_profile_id or "/" in voice_profile_id or voice_profile_id.startswith("."):
         raise LaneError("config_invalid", f"bad voice_profile_id {voice_profile_id!r}")
     tts = import_nemo()
+    from .nemo.train import _quiet_nemo
+
+    _quiet_nemo()
     final = rootp / "bundles" / voice_profile_id / "voice_bundle"
     final.parent.mkdir(parents=True, exist_ok=True)
     _recover_swap(final)
@@ -350,6 +353,9 @@ def build_bundle(st: Any, profile: dict[str, Any], *, run_dir: str | os.PathLike
                  else "; ".join(result.problems[:3]))
         if not result.ok:
             raise LaneError("bundle_invalid", f"new bundle failed validation: {result.problems[0]}")
+        for f in tmp.rglob("*"):
+            f.chmod(0o755 if f.is_dir() else 0o644)
+        tmp.chmod(0o755)
         _swap_into_place(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
