@@ -91,7 +91,7 @@ def normalize_words(text: str) -> str:
     """Lower-case words for scoring: the lane's text normaliser when it is there (numbers spelled
     out), then everything but letters and apostrophes dropped."""
     try:
-        from .data import normalize_text  # type: ignore[attr-defined]
+        from .data import normalize_text
 
         text = normalize_text(text)
     except Exception:

@@ -1,0 +1,488 @@
+"""The validate stage: measure the bundle that will ship against the speaker's held-out recordings,
+turn every metric into a gated check, and leave the evidence for the report.
+
+    st = StageRun.open("validate", root=root, run_id=run_id, run_dir=run_dir, lane=lane)
+    with st.guard():
+        summary = validate_stage(st, profile, root=root, run_dir=st.run_dir,
+                                 voice_profile_id=voice_profile_id, weights_manifest=weights_manifest)
+    finish_stage(st, summary)
+
+Order of work:
+
+1. the bundle check (`lane.bundle.validate_voice_bundle`): a bad bundle stops the stage (bundle_invalid);
+2. synthesis with onnxruntime (`lane.synth.OnnxVoice`, no NeMo) of the held-out texts
+   (runs/<id>/train/data/val_manifest.json) and of configs/eval/sentences.txt; a few texts also through
+   NeMo (`lane.nemo.synth.nemo_synthesize`) to check both paths agree;
+3. metrics (`lane.evaluate`) for the synthesis and, where it makes sense, for the reference
+   recordings, so ratios cancel the evaluators' own weakness;
+4. one check per metric from the profile's `eval.thresholds` (their order is the check order, so the
+   first failing one is `first_fail`); a missing or licence-blocked evaluator leaves its checks
+   "not evaluated" (blocking unless the threshold says `optional: true`);
+5. the results into the bundle (`lane.bundle.write_validation`), the stage stats (flat keys, which
+   the runner copies into train_status, the ledger and the report), and report media (metrics table,
+   mel spectrograms and pitch contours of synthesis vs reference, audio of three pairs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import evaluate as ev
+from .fsutil import atomic_write_text, rel
+from .media import MediaItem, media_dir, write_index
+from .reasons import LaneError
+from .stage import StageRun, now_iso
+
+VALIDATION_SCHEMA = "lane.validation/1"
+
+DEFAULTS: dict[str, Any] = {
+    "asr_mode": "jsgf",            # lm | jsgf (grammar from the expected words; sharper, see lane.evaluate)
+    "max_heldout": 20,             # held-out clips evaluated (first N of the val manifest)
+    "nemo_agree_n": 2,             # texts also synthesized through NeMo to compare with ONNX
+    "sentences": "configs/eval/sentences.txt",
+    "impostor": "data/eval/impostor.flac",
+    "rtf_texts": 4,                # sentences timed for the real-time factor
+    "threads": 0,                  # onnxruntime intra-op threads (0: its default)
+    "media_pairs": 3,              # synthesized/reference pairs shown and played in the report
+    "sanity": {},                  # keyword overrides for lane.evaluate.sanity
+    "thresholds": {},
+}
+
+
+def eval_config(profile: dict[str, Any]) -> dict[str, Any]:
+    cfg = dict(DEFAULTS)
+    cfg.update(profile.get("eval") or {})
+    return cfg
+
+
+@dataclass
+class Pair:
+    """One text with its synthesized audio and, for held-out texts, its reference recording."""
+
+    text: str
+    spoken: str  # normalised text fed to the voice
+    synth: Any = None
+    ref: Any = None
+    ref_sr: int = 0
+    ref_path: str = ""
+    kind: str = "heldout"  # heldout | sentence
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------ inputs
+def read_heldout(path: str | os.PathLike[str], limit: int) -> list[dict[str, Any]]:
+    """Rows of a NeMo JSON-lines manifest (audio_filepath, text, duration), the first `limit`."""
+    rows: list[dict[str, Any]] = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise LaneError("not_evaluated", f"held-out manifest {path} unreadable: {exc}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            rows.append({"audio_filepath": str(row["audio_filepath"]), "text": str(row["text"])})
+        except (ValueError, KeyError, TypeError):
+            raise LaneError("metadata_invalid", f"{path}:{n}: not a NeMo manifest row") from None
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def read_sentences(path: str | os.PathLike[str]) -> list[str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LaneError("config_invalid", f"evaluation sentences {path}: {exc}") from None
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def _normalize(text: str) -> str:
+    try:
+        from .data import normalize_text
+
+        return str(normalize_text(text))
+    except ImportError:
+        return text
+
+
+def _abs(root: Path, p: str | os.PathLike[str]) -> Path:
+    q = Path(p)
+    return q if q.is_absolute() else root / q
+
+
+# ------------------------------------------------------------------------------------ synthesis
+def _synthesize(voice: Any, pairs: list[Pair]) -> None:
+    for p in pairs:
+        try:
+            p.synth = voice.synthesize(p.spoken)
+        except LaneError:
+            raise
+        except Exception as exc:
+            raise LaneError("synthesis_failed", f"ONNX synthesis of {p.text!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _nemo_agreement(bundle_dir: Path, pairs: list[Pair], sr: int) -> tuple[float | None, str]:
+    """Mean MCD (dB) between NeMo and ONNX synthesis of the same texts; None when NeMo cannot run."""
+    if not pairs:
+        return None, "no texts"
+    try:
+        from .nemo.synth import nemo_synthesize  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        return None, f"nemo_runtime_unavailable: {exc}"
+    try:
+        out = nemo_synthesize(bundle_dir, [p.spoken for p in pairs])
+    except LaneError as err:
+        return None, f"{err.code}: {err.detail}"
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], int):
+        audios, nsr = out
+    else:
+        audios, nsr = out, sr
+    vals = [ev.mcd_dtw(a, int(nsr), p.synth, sr) for a, p in zip(audios, pairs, strict=False)]
+    m = ev.nanmean(vals)
+    return m, f"NeMo vs ONNX on {len(vals)} texts: MCD {m:.3f} dB"
+
+
+# ------------------------------------------------------------------------------------ metrics
+def _f(x: Any) -> float | None:
+    if x is None:
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) or math.isinf(v) else round(v, 4)
+
+
+def compute_metrics(pairs: list[Pair], sr: int, evaluators: ev.Evaluators, cfg: dict[str, Any],
+                    impostor: tuple[Any, int] | None, st: StageRun | None = None) -> dict[str, Any]:
+    """Every metric over the pairs. Keys are flat; values None where not computable."""
+    held = [p for p in pairs if p.kind == "heldout" and p.ref is not None]
+    sents = [p for p in pairs if p.kind == "sentence"]
+    m: dict[str, Any] = {"n_heldout": len(held), "n_sentences": len(sents)}
+    total = len(pairs) + len(held)
+    step = 0
+
+    def tick(msg: str) -> None:
+        nonlocal step
+        step += 1
+        if st is not None:
+            st.progress(min(step, total), total, msg)
+
+    # sanity, on every synthesized clip
+    problems: dict[str, int] = {}
+    for p in pairs:
+        s = ev.sanity(p.synth, sr, p.spoken, **(cfg.get("sanity") or {}))
+        p.metrics["sanity"] = s.problems
+        for prob in s.problems:
+            problems[prob] = problems.get(prob, 0) + 1
+    m["sanity_failures"] = sum(1 for p in pairs if p.metrics["sanity"])
+    m["sanity_problems"] = ",".join(f"{k}:{v}" for k, v in sorted(problems.items()))
+
+    # intelligibility
+    mode = str(cfg.get("asr_mode", "jsgf"))
+    m["asr_mode"] = mode
+    if evaluators.asr is not None:
+        for p in pairs:
+            sc = evaluators.asr.score(p.synth, sr, p.spoken, mode)
+            p.metrics.update(cer=sc["cer"], wer=sc["wer"], hyp=sc["hyp"])
+            tick(f"asr {p.kind}")
+        for p in held:
+            sc = evaluators.asr.score(p.ref, p.ref_sr, p.spoken, mode)
+            p.metrics.update(cer_ref=sc["cer"], wer_ref=sc["wer"], hyp_ref=sc["hyp"])
+            tick("asr reference")
+        m["cer_synth"] = ev.nanmean(p.metrics["cer"] for p in held)
+        m["cer_ref"] = ev.nanmean(p.metrics["cer_ref"] for p in held)
+        m["wer_synth"] = ev.nanmean(p.metrics["wer"] for p in held)
+        m["wer_ref"] = ev.nanmean(p.metrics["wer_ref"] for p in held)
+        m["cer_ratio"] = ev.safe_ratio(m["cer_synth"], m["cer_ref"])
+        m["wer_ratio"] = ev.safe_ratio(m["wer_synth"], m["wer_ref"])
+        m["cer_sentences"] = ev.nanmean(p.metrics["cer"] for p in sents)
+
+    # speaker similarity
+    if evaluators.speaker is not None and held:
+        enc = evaluators.speaker
+        ref_embs = [enc.embed(p.ref, p.ref_sr) for p in held]
+        import numpy as np
+
+        speaker = np.mean(ref_embs, axis=0)
+        for p in pairs:
+            p.metrics["spk_sim"] = ev.cosine(enc.embed(p.synth, sr), speaker)
+        m["spk_sim"] = ev.nanmean(p.metrics["spk_sim"] for p in pairs)
+        if len(ref_embs) >= 2:  # leave-one-out: each reference against the others
+            loo = [ev.cosine(e, np.sum(ref_embs, axis=0) - e) for e in ref_embs]
+            m["spk_sim_ref"] = ev.nanmean(loo)
+        if impostor is not None:
+            m["spk_sim_impostor"] = ev.cosine(enc.embed(*impostor), speaker)
+            m["spk_margin"] = m["spk_sim"] - m["spk_sim_impostor"]
+
+    # spectral distance and prosody, synthesis against the recording of the same text
+    for p in held:
+        p.metrics["mcd_db"] = ev.mcd_dtw(p.synth, sr, p.ref, p.ref_sr)
+        p.metrics.update(ev.prosody_metrics(p.synth, sr, p.ref, p.ref_sr))
+        p.metrics["duration_ratio"] = ev.duration_ratio(p.synth, sr, p.ref, p.ref_sr)
+        tick("spectral and prosody")
+    if held:
+        for k in ("mcd_db", "f0_rmse_hz", "f0_corr", "vuv_error", "duration_ratio"):
+            m[k] = ev.nanmean(p.metrics[k] for p in held)
+
+    # naturalness estimate
+    if evaluators.mos is not None:
+        for p in pairs:
+            p.metrics["dnsmos"] = evaluators.mos.score(p.synth, sr)["ovrl"]
+        for p in held:
+            p.metrics["dnsmos_ref"] = evaluators.mos.score(p.ref, p.ref_sr)["ovrl"]
+        m["dnsmos_ovrl"] = ev.nanmean(p.metrics["dnsmos"] for p in pairs)
+        if held:
+            m["dnsmos_synth_heldout"] = ev.nanmean(p.metrics["dnsmos"] for p in held)
+            m["dnsmos_ref"] = ev.nanmean(p.metrics["dnsmos_ref"] for p in held)
+            m["dnsmos_ratio"] = m["dnsmos_synth_heldout"] / m["dnsmos_ref"] if m["dnsmos_ref"] else None
+    return {k: (_f(v) if not isinstance(v, str) and not isinstance(v, int) else v) for k, v in m.items()}
+
+
+# ------------------------------------------------------------------------------------ checks
+def record_checks(st: StageRun, thresholds: list[ev.Threshold], metrics: dict[str, Any],
+                  evaluators: ev.Evaluators, why_missing: dict[str, str]) -> list[dict[str, Any]]:
+    """One StageRun check per threshold, in order, with value and threshold."""
+    rows = []
+    for th in thresholds:
+        value = metrics.get(th.metric)
+        ok = th.judge(value)
+        if ok is None:
+            status = evaluators.status.get(th.evaluator) if th.evaluator else None
+            if status is not None and not status.ok:
+                detail = f"not evaluated: {status.state}: {status.detail}"
+            else:
+                detail = f"not evaluated: {why_missing.get(th.metric, 'no value')}"
+        else:
+            detail = f"{th.metric}={value:g} (threshold {th.describe()})"
+        st.check(th.metric, ok, detail, optional=th.optional, value=value, threshold=th.describe())
+        rows.append({"id": th.metric, "ok": ok, "value": value, "threshold": th.describe(),
+                     "optional": th.optional, "detail": detail})
+    return rows
+
+
+# ------------------------------------------------------------------------------------ media
+def _save_wav(path: Path, audio: Any, sr: int) -> Path:
+    import numpy as np
+    import soundfile as sf
+
+    x = np.clip(np.nan_to_num(ev.to_mono_float(audio)), -1.0, 1.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), x, sr, subtype="PCM_16")
+    return path
+
+
+def metrics_table(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> str:
+    """A Markdown table of the gated metrics (pass/fail/not evaluated) followed by the other numbers."""
+    lines = ["| check | value | threshold | result |", "|---|---|---|---|"]
+    for r in rows:
+        mark = "pass" if r["ok"] else ("not evaluated" + (" (optional)" if r["optional"] else "") if r["ok"] is None else "FAIL")
+        val = "-" if r["value"] is None else f"{r['value']:.4g}"
+        lines.append(f"| {r['id']} | {val} | {r['threshold']} | {mark} |")
+    gated = {r["id"] for r in rows}
+    extra = [(k, v) for k, v in metrics.items() if k not in gated]
+    if extra:
+        lines += ["", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v if not isinstance(v, float) else f'{v:.4g}'} |" for k, v in extra]
+    return "\n".join(lines) + "\n"
+
+
+def _log_mel(audio: Any, sr: int) -> Any:
+    import librosa
+    import numpy as np
+
+    x = np.nan_to_num(ev.to_mono_float(audio))
+    mel = librosa.feature.melspectrogram(y=x, sr=sr, n_fft=1024, hop_length=256, n_mels=80)
+    return librosa.power_to_db(mel + 1e-10, ref=np.max)
+
+
+def plot_pair(pair: Pair, sr: int, out_png: Path, kind: str) -> Path:
+    """`kind` mel: spectrograms of synthesis over reference; pitch: both F0 contours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ref = pair.ref if pair.ref is not None else None
+    title = pair.text if len(pair.text) < 70 else pair.text[:67] + "..."
+    if kind == "mel":
+        n = 2 if ref is not None else 1
+        fig, axes = plt.subplots(n, 1, figsize=(8, 2.2 * n), squeeze=False)
+        items = [("synthesized", pair.synth, sr)] + ([("reference", ref, pair.ref_sr)] if ref is not None else [])
+        for ax, (label, audio, a_sr) in zip(axes[:, 0], items, strict=True):
+            m = _log_mel(audio, a_sr)
+            ax.imshow(m, origin="lower", aspect="auto", cmap="magma",
+                      extent=(0.0, m.shape[1] * 256 / a_sr, 0.0, float(m.shape[0])))
+            ax.set_ylabel(f"{label}\nmel bin")
+        axes[-1, 0].set_xlabel("time (s)")
+        axes[0, 0].set_title(title, fontsize=9)
+    else:
+        fig, ax = plt.subplots(figsize=(8, 2.6))
+        for label, audio, a_sr in [("synthesized", pair.synth, sr)] + (
+                [("reference", ref, pair.ref_sr)] if ref is not None else []):
+            y = ev.trim(ev.resample(audio, a_sr, ev.EVAL_SR), ev.EVAL_SR)
+            f0 = ev.f0_contour(y, ev.EVAL_SR)
+            t = np.arange(f0.size) * 0.01
+            ax.plot(t, np.where(f0 > 0, f0, np.nan), label=label, lw=1.2)
+        ax.set_xlabel("time (s, trimmed)")
+        ax.set_ylabel("F0 (Hz)")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=80)
+    plt.close(fig)
+    return out_png
+
+
+def write_media(st: StageRun, pairs: list[Pair], sr: int, rows: list[dict[str, Any]],
+                metrics: dict[str, Any], n_pairs: int) -> list[MediaItem]:
+    mdir = media_dir(st.stage_dir)
+    items: list[MediaItem] = []
+    atomic_write_text(mdir / "metrics.md", metrics_table(rows, metrics))
+    items.append(MediaItem("table", "media/metrics.md", "Validation metrics and thresholds", "Validation metrics"))
+    shown = [p for p in pairs if p.kind == "heldout" and p.ref is not None][:n_pairs]
+    if len(shown) < n_pairs:
+        shown += [p for p in pairs if p.kind == "sentence"][: n_pairs - len(shown)]
+    for i, p in enumerate(shown):
+        plot_pair(p, sr, mdir / f"mel_{i}.png", "mel")
+        items.append(MediaItem("image", f"media/mel_{i}.png", f"Mel spectrogram, synthesized vs reference: {p.text}",
+                               "Spectrograms"))
+        plot_pair(p, sr, mdir / f"pitch_{i}.png", "pitch")
+        items.append(MediaItem("image", f"media/pitch_{i}.png", f"Pitch contour: {p.text}", "Pitch contours"))
+        _save_wav(mdir / f"synth_{i}.wav", p.synth, sr)
+        items.append(MediaItem("audio", f"media/synth_{i}.wav", f"Synthesized: {p.text}", "Listen"))
+        if p.ref is not None:
+            _save_wav(mdir / f"ref_{i}.wav", p.ref, p.ref_sr)
+            items.append(MediaItem("audio", f"media/ref_{i}.wav", f"Reference recording: {p.text}", "Listen"))
+    write_index(st.stage_dir, "validate", items)
+    return items
+
+
+# ------------------------------------------------------------------------------------ the stage
+def validate_stage(st: StageRun, profile: dict[str, Any], *, root: str | os.PathLike[str],
+                   run_dir: str | os.PathLike[str], voice_profile_id: str,
+                   weights_manifest: str | os.PathLike[str] | None,
+                   bundle_dir: str | os.PathLike[str] | None = None,
+                   val_manifest: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Run the validate stage into `st` (checks, stats, artifacts, media); returns the summary that
+    also goes into the bundle's validation.json. Raises LaneError for a bad bundle (bundle_invalid)
+    or a bundle that cannot synthesize (synthesis_failed)."""
+    rootp = Path(root).resolve()
+    rdir = Path(run_dir)
+    cfg = eval_config(profile)
+    thresholds = ev.load_thresholds(cfg)
+    bdir = Path(bundle_dir) if bundle_dir else rootp / "bundles" / voice_profile_id / "voice_bundle"
+    t_start = time.monotonic()
+
+    # 1. the bundle, before anything else
+    from .bundle import validate_voice_bundle, write_validation
+
+    check = validate_voice_bundle(bdir, rootp)
+    st.check("bundle_valid", check.ok, f"{rel(bdir, rootp)}: " + ("ok" if check.ok else "; ".join(check.problems[:3])))
+    if not check.ok:
+        raise LaneError("bundle_invalid", f"{rel(bdir, rootp)}: {check.problems[0]}"
+                        + (f" (+{len(check.problems) - 1} more)" if len(check.problems) > 1 else ""))
+
+    # 2. evaluators from the weights manifest (licence-checked); missing ones are recorded, not raised
+    evaluators = ev.load_evaluators(weights_manifest, rootp)
+    st.stats(**{f"evaluator_{role}": s.state for role, s in evaluators.status.items()})
+
+    # 3. texts: held-out recordings + the fixed sentence set
+    why_missing: dict[str, str] = {}
+    vman = Path(val_manifest) if val_manifest else rdir / "train" / "data" / "val_manifest.json"
+    pairs: list[Pair] = []
+    if vman.exists():
+        for row in read_heldout(vman, int(cfg["max_heldout"])):
+            ref, ref_sr = ev.load_audio(row["audio_filepath"])
+            pairs.append(Pair(row["text"], _normalize(row["text"]), ref=ref, ref_sr=ref_sr,
+                              ref_path=row["audio_filepath"]))
+    if not pairs:
+        msg = f"no held-out recordings ({rel(vman, rootp)} missing or empty)"
+        for k in ("cer_ratio", "wer_ratio", "spk_sim", "spk_margin", "mcd_db", "f0_rmse_hz", "f0_corr",
+                  "vuv_error", "duration_ratio", "dnsmos_ratio"):
+            why_missing[k] = msg
+    sentences = read_sentences(_abs(rootp, cfg["sentences"]))
+    pairs += [Pair(s, _normalize(s), kind="sentence") for s in sentences]
+
+    # 4. synthesis with onnxruntime only
+    from .synth import OnnxVoice
+
+    voice = OnnxVoice(bdir, threads=int(cfg.get("threads") or 0) or None)
+    sr = int(voice.sample_rate)
+    st.progress(0, len(pairs), "synthesizing")
+    t0 = time.perf_counter()
+    _synthesize(voice, pairs)
+    synth_s = time.perf_counter() - t0
+    # speed: time a few sentences again, warm, one by one
+    timed = [p.spoken for p in pairs if p.kind == "sentence"][: int(cfg["rtf_texts"])] or [pairs[0].spoken]
+    rtf = ev.measure_rtf(voice.synthesize, timed, sr, warmup=0)
+
+    # 5. NeMo vs ONNX on a few texts
+    agree, agree_detail = _nemo_agreement(bdir, pairs[: int(cfg["nemo_agree_n"])], sr)
+    if agree is None:
+        why_missing["nemo_onnx_mcd"] = agree_detail
+
+    # 6. metrics
+    impostor = None
+    ipath = _abs(rootp, cfg["impostor"])
+    if ipath.exists():
+        impostor = ev.load_audio(ipath)
+    else:
+        why_missing["spk_margin"] = f"no impostor recording at {rel(ipath, rootp)}"
+    metrics = compute_metrics(pairs, sr, evaluators, cfg, impostor, st)
+    metrics.update({"rtf_cpu": _f(rtf["rtf"]), "synth_audio_s": _f(sum(p.synth.size for p in pairs) / sr),
+                    "synth_wall_s": _f(synth_s), "nemo_onnx_mcd": _f(agree)})
+
+    # 7. gates
+    rows = record_checks(st, thresholds, metrics, evaluators, why_missing)
+    failed = [r["id"] for r in rows if r["ok"] is False]
+    missing = [r["id"] for r in rows if r["ok"] is None and not r["optional"]]
+    ok = check.ok and not failed and not missing
+
+    # 8. artifacts: audio per text, metrics, media, the bundle's validation record
+    audio_dir = st.stage_dir / "audio"
+    per_text = []
+    for i, p in enumerate(pairs):
+        _save_wav(audio_dir / f"{p.kind}_{i:03d}.wav", p.synth, sr)
+        per_text.append({"text": p.text, "kind": p.kind, "ref": p.ref_path or None,
+                         **{k: (_f(v) if not isinstance(v, (str, list)) else v) for k, v in p.metrics.items()}})
+    items = write_media(st, pairs, sr, rows, metrics, int(cfg["media_pairs"]))
+    summary: dict[str, Any] = {
+        "schema": VALIDATION_SCHEMA, "run_id": st.run_id, "profile": profile.get("name"),
+        "voice_profile_id": voice_profile_id, "created_at": now_iso(), "ok": ok,
+        "first_fail": (failed + missing)[0] if (failed or missing) else None,
+        "metrics": metrics, "checks": rows,
+        "evaluators": {r: {"state": s.state, "detail": s.detail} for r, s in evaluators.status.items()},
+        "texts": per_text, "duration_s": round(time.monotonic() - t_start, 2),
+    }
+    metrics_path = st.stage_dir / "metrics.json"
+    atomic_write_text(metrics_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    st.artifact("validation_metrics", metrics_path)
+    vpath = write_validation(bdir, summary)
+    st.artifact("bundle_validation", vpath)
+    st.stats(**{k: v for k, v in metrics.items() if v is not None},
+             validation_ok=ok, validate_wall_s=round(time.monotonic() - t_start, 2), media_items=len(items))
+    return summary
+
+
+def finish_stage(st: StageRun, summary: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the stage result. Failed thresholds -> gate_failed (first_fail the metric); when the
+    only gaps are evaluators whose licence is blocked, the reason is evaluator_license_blocked;
+    other gaps -> not_evaluated (StageRun's own derivation)."""
+    failed = [c for c in st.checks if c.ok is False]
+    missing = [c for c in st.checks if c.ok is None and not c.optional]
+    if not failed and missing and all("evaluator_license_blocked" in c.detail for c in missing):
+        res = st.write("blocked", "evaluator_license_blocked", missing[0].detail)
+        print(f"stage {st.stage}: {res['status']} reason={res['reason']} first_fail={res['first_fail']}", flush=True)
+        return res
+    return st.finish()
