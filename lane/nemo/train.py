@@ -454,6 +454,17 @@ def run_fastpitch(st: Any, settings: dict[str, Any], cfg: Any, *, out_dir: Path,
     return model, int(trainer.global_step), cb.step_times
 
 
+def _dataset_summary(ds: Any) -> dict[str, Any]:
+    """Hash of the dataset manifest (the data stage's, else the training manifest) and a short summary."""
+    src = _ds_get(ds, "manifest_path") or _ds_get(ds, "train_manifest")
+    out: dict[str, Any] = {"manifest": str(src), "sha256": _ds_get(ds, "dataset_sha256") or sha256_file(src),
+                           "train_manifest": str(_ds_get(ds, "train_manifest"))}
+    for key in ("n_kept", "kept_s", "n_rejected", "sample_rate", "pitch_stats"):
+        if _ds_get(ds, key) is not None:
+            out[key] = _ds_get(ds, key)
+    return out
+
+
 def train_voice(st: Any, profile: dict[str, Any], ds: Any, *, out_dir: Path, weights_manifest: str | None,
                 allow_from_scratch: bool, resume: bool) -> TrainResult:
     """Train the spectrogram model (and the vocoder when the profile asks for HiFi-GAN)."""
@@ -532,8 +543,7 @@ def train_voice(st: Any, profile: dict[str, Any], ds: Any, *, out_dir: Path, wei
                          loss_log=str(loss_log), steps=steps, promotable=promotable, outputs_json=str(outputs_path),
                          audio=audio, base_weights=bases)
     data = {"schema": OUTPUTS_SCHEMA, **result.as_dict(),
-            "dataset": {"train_manifest": str(_ds_get(ds, "train_manifest")),
-                        "sha256": _ds_get(ds, "dataset_sha256") or sha256_file(_ds_get(ds, "train_manifest"))},
+            "dataset": _dataset_summary(ds),
             "settings": settings, "run_id": st.run_id}
     atomic_write_json(outputs_path, json.loads(json.dumps(data, default=str)))
     st.stats(promotable=promotable, train_wall_s=round(wall, 2))
