@@ -28,3 +28,38 @@ def espeak_clips(tmp_path_factory) -> dict[str, list[Path]]:
         out["us_slow"].append(speak(text, d / f"us_slow{i}.wav", voice="en-us", rate_wpm=130))
         out["other"].append(speak(text, d / f"other{i}.wav", voice="en-us+f3"))
     return out
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory) -> Path:
+    """A workspace with a demo-profile voice bundle in it, made the way the lane makes one: a tiny
+    espeak-ng dataset in the data stage's layout (lane.nemo.tinydata), `train_voice` with the demo
+    profile (FastPitch from scratch + Griffin-Lim; only max_steps is lowered, to 120, to fit the test
+    budget), then `build_bundle`. Also an impostor clip (espeak en-us+f3) at data/eval/impostor.flac.
+    Built once per session (about 2 minutes on 2 cores)."""
+    import shutil
+
+    from lane.bundle import build_bundle
+    from lane.config import deep_merge, load_profile
+    from lane.data.espeak import concat, speak
+    from lane.nemo.tinydata import make_tiny_dataset
+    from lane.nemo.train import train_voice
+    from lane.stage import StageRun
+
+    repo = Path(__file__).resolve().parents[2]
+    root = tmp_path_factory.mktemp("validate_ws")
+    for name in ("configs", "notebooks"):
+        shutil.copytree(repo / name, root / name)
+    prof = deep_merge(load_profile("demo", root), {"train": {"fastpitch": {"max_steps": 120}}})
+    st = StageRun.open("train", root=root, run_id="demo-run")
+    ds = make_tiny_dataset(st.stage_dir / "data", n=12, n_val=3)
+    train_voice(st, prof, ds, out_dir=st.stage_dir, weights_manifest=None, allow_from_scratch=True, resume=False)
+    st.finish()
+    ex = StageRun.open("export", root=root, run_id="demo-run")
+    build_bundle(ex, prof, run_dir=ex.run_dir, root=root, voice_profile_id="demo_voice")
+    ex.finish()
+    parts = [speak(t, root / "tmp_imp" / f"i{i}.wav", voice="en-us+f3") for i, t in enumerate(SENTENCES)]
+    (root / "data" / "eval").mkdir(parents=True, exist_ok=True)
+    concat(parts, root / "data" / "eval" / "impostor.flac")
+    shutil.rmtree(root / "tmp_imp")
+    return root
