@@ -247,8 +247,11 @@ def _longform_clips(st: Any, cfg: dict[str, Any], lim: ck.Limits, audio: str, tr
         timer.add("vad_s", time.perf_counter() - t0)
         st.stats(**{"source_s": round(dec.duration, 2), "source_rate": dec.source_rate, "source_channels": dec.channels})
         if not segs:
-            clips.append(_Clip(rel(f, root), 0.0, dec.audio, gain, reason="silent",
-                               detail="no speech found by the VAD", values={"duration_s": round(dec.duration, 3)}))
+            level = float(np.percentile(ck.frame_db(dec.audio, sr), 95))
+            reason = "silent" if level < lim.silent_dbfs else "low_snr"
+            clips.append(_Clip(rel(f, root), 0.0, None, gain, reason=reason,
+                               detail=f"the VAD found no speech in the whole recording (loudest frames {level:.1f} dBFS)",
+                               values={"duration_s": round(dec.duration, 3), "rms_dbfs": round(level, 2)}))
             continue
         segs_by_file.append((f, dec.audio, gain, segs))
     if len(failures) == len(files):
