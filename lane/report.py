@@ -144,16 +144,18 @@ def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
     settings: dict[str, Any] = meta.get("settings") or {}
     status: dict[str, Any] = _read(run_dir / "train_status.json") or {}
     stage_names = list(settings.get("stages") or status.get("stage_order") or [])
-    for extra in sorted(p.parent.name for p in run_dir.glob("*/result.json")):
-        if extra not in stage_names:
-            stage_names.append(extra)
     records = status.get("stages") or {}
+    for extra in sorted(p.parent.name for p in run_dir.glob("*/result.json")):
+        if extra not in stage_names and (not records or extra in records):
+            stage_names.append(extra)
     results: dict[str, dict[str, Any] | None] = {}
     gates: dict[str, dict[str, Any]] = {}
     stages = []
     for name in stage_names:
         res = _read(result_path(run_dir, name))
         res = res if isinstance(res, dict) else None
+        if records and name not in records:
+            res = None  # left over from an earlier attempt of this run: not evidence for this one
         results[name] = res
         rec = records.get(name) or {}
         gate = evaluate(res, rootp).as_dict() if res is not None else None

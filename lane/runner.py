@@ -98,6 +98,8 @@ def load_result(run_dir: Path, stage: str, root: Path) -> tuple[dict[str, Any] |
         return None, f"{rel(path, root)} breaks the schema at {where}: {err.message}"
     if data.get("stage") != stage:
         return None, f"{rel(path, root)} is for stage {data.get('stage')!r}, expected {stage!r}"
+    if data.get("run_id") != run_dir.name:
+        return None, f"{rel(path, root)} is for run {data.get('run_id')!r}, expected {run_dir.name!r}"
     return data, ""
 
 
@@ -622,6 +624,8 @@ class _Run:
         except LaneError as err:
             status = "blocked" if err.exit_code == EXIT_BLOCKED else "failed"
             reason, detail = err.code, err.detail
+        except Exception as exc:  # a runner bug or a full disk still ends with status files and the final line
+            status, reason, detail = "failed", "stage_failed", f"runner error: {type(exc).__name__}: {exc}"
         finally:
             self.stream.close()
         if status == "failed" and exit_code(reason) == EXIT_BLOCKED:

@@ -202,6 +202,19 @@ def test_resume_reruns_the_failed_stage_only(workspace: Path, runner: Any) -> No
     assert ts["stages"]["verify"]["skipped"] is True and ts["stages"]["train"]["verdict"] == "PASS"
 
 
+def test_stale_results_are_not_evidence(workspace: Path, runner: Any) -> None:
+    """After a resume whose first stage now fails, the earlier attempt's export result on disk must
+    not tick "bundle validated" in the report."""
+    first = runner(workspace, {"verify": "pass", "export": "pass"}, extra_params={"promotable": True})
+    assert first.status == "completed"
+    again = runner(workspace, {"verify": "check_fails", "export": "pass"}, run_id=first.run_id, resume=True)
+    assert again.reason == "gate_failed"
+    assert (workspace / "runs" / first.run_id / "export" / "result.json").is_file()
+    md = (workspace / "reports" / f"readiness-{first.run_id}.md").read_text(encoding="utf-8")
+    assert re.search(r"- \[ \] \*\*bundle validated\*\* — missing", md)
+    assert "| export | not run |" in md
+
+
 def test_resume_of_unknown_run(workspace: Path, runner: Any, capsys: pytest.CaptureFixture[str]) -> None:
     outcome = runner(workspace, {"verify": "pass"}, run_id="no-such-run", resume=True)
     assert (outcome.reason, outcome.exit_code) == ("run_not_found", 3)
