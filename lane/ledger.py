@@ -209,7 +209,9 @@ def markdown(entries: Sequence[Mapping[str, Any]]) -> str:
 
 
 def write_markdown(root: str | os.PathLike[str], entries: Sequence[Mapping[str, Any]] | None = None) -> Path:
-    return atomic_write_text(Path(root) / LEDGER_MD, markdown(entries if entries is not None else read_entries(root)))
+    path = atomic_write_text(Path(root) / LEDGER_MD, markdown(entries if entries is not None else read_entries(root)))
+    os.chmod(path, 0o644)  # atomic writes start from a 0600 temp file
+    return path
 
 
 def show(root: str | os.PathLike[str], last: int = 20) -> None:

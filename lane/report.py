@@ -225,4 +225,6 @@ def render_report(root: str | os.PathLike[str], run_id: str) -> list[Path]:
     reports = Path(root).resolve() / "reports"
     md = atomic_write_text(reports / f"readiness-{run_id}.md", env.get_template("readiness.md.j2").render(**ctx))
     html = atomic_write_text(reports / f"readiness-{run_id}.html", env.get_template("readiness.html.j2").render(**ctx))
+    for path in (md, html):  # the temp file behind the atomic write is 0600; a reviewer must be able to read it
+        os.chmod(path, 0o644)
     return [md, html]

@@ -66,6 +66,14 @@ def test_failure_kind_maps_to_its_code(workspace: Path, runner: Any, capsys: pyt
         assert "def broken()" not in html, "code cells are hidden in the stage HTML"
 
 
+def test_lane_error_without_result_keeps_its_code(workspace: Path, runner: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Raised outside StageRun.guard, no result is written: the code comes from the error name and value."""
+    outcome = runner(workspace, {"verify": "lane_error"}, extra_params={"use_guard": False})
+    assert not (workspace / "runs" / outcome.run_id / "verify" / "result.json").exists()
+    assert_failure_contract(workspace, outcome, capsys.readouterr().out, reason="weights_license_blocked", exit_code=5)
+    assert outcome.detail == "fixture weights are CC-BY-NC-4.0"
+
+
 def test_cell_timeout_maps_to_stage_timeout(workspace: Path, runner: Any, capsys: pytest.CaptureFixture[str]) -> None:
     outcome = runner(workspace, {"verify": "sleeps"}, cell_timeout_s=3)
     out = capsys.readouterr().out
