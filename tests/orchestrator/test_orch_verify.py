@@ -202,3 +202,32 @@ def test_first_failure_wins_but_all_checks_are_recorded(ws: Path) -> None:
     assert codes[:3] == ["unknown_lane", "deterministic_head_mismatch", "missing_audio_path"]
     recorded = {c.id for c in st.checks}
     assert {"config_valid", "head", "audio_present", "weights_manifest_ok", "runtime_torch", "resources_disk"} <= recorded
+
+
+@pytest.mark.parametrize(("kind", "code", "check"), [
+    ("not_json", "weights_manifest_invalid", "weights_manifest_ok"),
+    ("lacks_fields", "weights_manifest_invalid", "weights_manifest_ok"),
+    ("missing_file", "weights_file_missing", "weights_manifest_ok"),
+    ("wrong_sha", "weights_hash_mismatch", "weights_manifest_ok"),
+    ("nc", "weights_license_blocked", "weights_license_commercial"),
+    ("unknown", "weights_license_blocked", "weights_license_commercial"),
+    ("empty", "weights_license_blocked", "weights_license_commercial"),
+])
+def test_bad_manifests_in_the_verify_stage(ws: Path, kind: str, code: str, check: str) -> None:
+    m = json.loads((ws / "configs" / "voice" / "weights-manifest.example.json").read_text())
+    e = m["entries"][0]
+    text = None
+    if kind == "not_json":
+        text = "{ nope"
+    elif kind == "lacks_fields":
+        del e["weights_license"]
+    elif kind == "missing_file":
+        e["path"] = "models/missing.onnx"
+    elif kind == "wrong_sha":
+        e["sha256"] = "f" * 64
+    else:
+        e["weights_license"] = {"nc": "CC-BY-NC-4.0", "unknown": "unknown", "empty": ""}[kind]
+    (ws / "bad.json").write_text(text if text is not None else json.dumps(m))
+    st, pf = _preflight(ws, f"bad-{kind}", weights_manifest="bad.json")
+    assert pf.errors and pf.errors[0].code == code
+    assert {c.id: c.ok for c in st.checks}[check] is False
