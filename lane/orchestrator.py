@@ -66,6 +66,7 @@ def preflight(settings: Any, root: Path, config_path: Path | None, log: Any) -> 
     if not stages:
         raise LaneError("config_invalid", f"none of the stages {settings.stages} belongs to lane {spec.id} {list(spec.stages)}")
     settings.stages = stages
+    _anchor_paths(settings, root)
     head = require_head(root, settings.expected_head, settings.require_clean_tree)
     log.say(f"head: {head.detail}")
     if any(s in settings.stages for s in _AUDIO_STAGES):
@@ -74,6 +75,15 @@ def preflight(settings: Any, root: Path, config_path: Path | None, log: Any) -> 
         log.say(f"audio: {inv.kind} {inv.source}: {s['audio_files']} file(s), {s['audio_total_s']} s, "
                 f"{s['audio_sample_rates']} Hz, {s['audio_channels']} ch")
     return spec
+
+
+def _anchor_paths(settings: Any, root: Path) -> None:
+    """Input paths are relative to the workspace root. One that exists only relative to the current
+    directory is made absolute here, so the stage kernels (whose cwd differs) find the same file."""
+    for name in ("audio", "transcript", "weights_manifest"):
+        value = getattr(settings, name)
+        if value and not Path(value).is_absolute() and not (root / value).exists() and Path(value).exists():
+            setattr(settings, name, str(Path(value).resolve()))
 
 
 def fail_early(root: Path, lane: str, err: LaneError, *, run_id: str | None, backend: str | None,

@@ -150,3 +150,23 @@ def test_lanes_command_lists_the_registry(ws: Path, lane_cli: Callable[..., Any]
     for lane in ("tts_prod_train_nemo", "tts_prod_train", "tts_prod_train_espnet", "audiocraft_experimental",
                  "train", "tts_voice_train"):
         assert lane in done.out
+
+
+def test_input_relative_to_the_current_directory_is_anchored(ws: Path, tmp_path: Path, speech: Path) -> None:
+    """An audio path that exists relative to the operator's cwd (not the root) reaches the stages as an
+    absolute path, since the stage kernels run elsewhere; a path under the root stays root-relative."""
+    from lane.config import Settings
+    from lane.orchestrator import _anchor_paths
+
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    shutil.copy(speech, cwd / "take1.wav")
+    s = Settings(audio="take1.wav", transcript="data/speech.wav")
+    old = os.getcwd()
+    try:
+        os.chdir(cwd)
+        _anchor_paths(s, ws)
+    finally:
+        os.chdir(old)
+    assert s.audio == str(cwd / "take1.wav")
+    assert s.transcript == "data/speech.wav"  # exists under the root: left root-relative
