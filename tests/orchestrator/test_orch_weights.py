@@ -230,3 +230,19 @@ def test_resolve_weight_for_other_stages() -> None:
     assert not fp.usable and fp.state == "absent (optional)" and fp.weights_license == "CC-BY-4.0"
     with pytest.raises(ValueError):
         resolve_weight(EXAMPLE, REPO, "tokenizer")
+
+
+def test_seed_script_under_a_python_outside_the_venv(tmp_path: Path) -> None:
+    """The runbook types `python scripts/voice/...`: a system Python re-runs it with the repo's venv,
+    where the pkg:// weights live."""
+    import shutil
+    import subprocess
+    import sys
+
+    system = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+    venv = REPO / ".venv" / "bin" / "python"
+    if not system or not venv.exists() or Path(system).resolve() == Path(sys.executable).resolve():
+        pytest.skip("needs a system python3 and the repo's .venv")
+    p = subprocess.run([system, str(REPO / "scripts" / "voice" / "verify_weights_manifest.py"), str(EXAMPLE)],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert (p.returncode, p.stdout.strip()) == (0, "status=ok"), p.stderr
