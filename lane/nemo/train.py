@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fsutil import atomic_write_json, sha256_file
+from ..fsutil import atomic_write_json, atomic_write_text, sha256_file
 from ..reasons import LaneError
 
 FASTPITCH_CONFIG = "configs/nemo/fastpitch.yaml"
@@ -420,6 +420,21 @@ def _audio_settings(cfg: Any) -> dict[str, Any]:
     }
 
 
+def _truncate_loss_log(path: Path, model: str, step: int) -> None:
+    """Drop the rows of `model` after `step`: those steps are redone from the checkpoint."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a line torn by the kill
+        if row.get("model", "fastpitch") != model or int(row.get("step", 0)) <= step:
+            keep.append(line)
+    atomic_write_text(path, "".join(x + "\n" for x in keep))
+
+
 def run_fastpitch(st: Any, settings: dict[str, Any], cfg: Any, *, out_dir: Path, base: dict[str, Any] | None,
                   resume: bool) -> tuple[Any, int, list[float]]:
     """Fit FastPitch to `settings.fastpitch.max_steps`, resuming from out_dir/checkpoints/last.ckpt."""
@@ -437,7 +452,9 @@ def run_fastpitch(st: Any, settings: dict[str, Any], cfg: Any, *, out_dir: Path,
     ckpt_path = None
     if resume and ckpt.exists():
         ckpt_path = str(ckpt)
-        print(f"resuming FastPitch from {ckpt} ({json.loads((ckpt_dir / 'last.json').read_text())})", flush=True)
+        meta = json.loads((ckpt_dir / "last.json").read_text())
+        print(f"resuming FastPitch from {ckpt} ({meta})", flush=True)
+        _truncate_loss_log(out_dir / "loss_log.jsonl", "fastpitch", int(meta["step"]))
     elif resume:
         print("resume asked for but no FastPitch checkpoint yet: starting at step 0", flush=True)
     try:
