@@ -43,7 +43,7 @@ def runner() -> Callable[..., Any]:
     return run_fixtures
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def completed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     """One honest four-stage run of the passing fixture (promotable evidence included): (root, outcome)."""
     root = make_workspace(tmp_path_factory.mktemp("completed"))
