@@ -490,6 +490,41 @@ def run_preflight(st: Any, *, root: str | os.PathLike[str], lane: str, profile: 
     st.stats(promotable=pf.promotable, not_promotable_reason=reason, lane_id=spec.id if spec else lane,
              input_format=input_format)
 
+    write_media(st, pf)
     if raise_first and pf.errors:
         raise pf.errors[0]
     return pf
+
+
+def _md_table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    if not rows:
+        return "(none)\n"
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        out.append("| " + " | ".join(str(r.get(c, "")).replace("|", "\\|") for c in cols) + " |")
+    return "\n".join(out) + "\n"
+
+
+def write_media(st: Any, pf: Preflight) -> None:
+    """The weights/licence table and the audio inventory as report media (text tables)."""
+    from .fsutil import atomic_write_text
+    from .media import MediaItem, media_dir, write_index
+
+    mdir = media_dir(st.stage_dir)
+    items = []
+    if pf.weights:
+        atomic_write_text(mdir / "weights.md", _md_table(
+            pf.weights, ["id", "role", "state", "code_license", "weights_license", "path", "source"]))
+        items.append(MediaItem("table", "media/weights.md", "weights manifest: state and licences per entry",
+                               "Weights and licences"))
+    if pf.audio is not None:
+        rows = pf.audio.table()
+        text = _md_table(rows[:200], ["path", "duration_s", "sample_rate", "channels", "format", "subtype", "bytes"])
+        if len(rows) > 200:
+            text += f"\n... and {len(rows) - 200} more file(s)\n"
+        for problem in pf.audio.problems[:50]:
+            text += f"\nskipped: {problem}"
+        atomic_write_text(mdir / "audio_inputs.md", text)
+        items.append(MediaItem("table", "media/audio_inputs.md",
+                               f"audio inputs: {len(rows)} file(s), {pf.audio.total_s} s", "Audio inputs"))
+    write_index(st.stage_dir, "verify", items)

@@ -94,6 +94,9 @@ def test_lane_run_passes_verify(ws: Path, lane_cli: Callable[..., Any]) -> None:
     assert "PROGRESS stage=verify" in done.out and "STATS stage=verify" in done.out
     assert done.train_status()["status"] == "completed"
     assert "NO-GO" in _report(ws, run_id)  # the demo profile is never promotable
+    html = (ws / "reports" / f"readiness-{run_id}.html").read_text()
+    assert "resemblyzer_voice_encoder" in html and "Apache-2.0" in html  # the licence table reaches the report
+    assert "speech.wav" in (ws / "runs" / run_id / "verify" / "media" / "audio_inputs.md").read_text()
 
 
 def test_non_commercial_weights_stop_the_run_no_go(ws: Path, lane_cli: Callable[..., Any]) -> None:
