@@ -159,3 +159,37 @@ def test_concurrent_appends_keep_one_valid_chain(tmp_path: Path) -> None:
 def test_empty_ledger_verifies(tmp_path: Path) -> None:
     assert ledger.verify(tmp_path).ok
     assert ledger.verify_cli(tmp_path) == 0
+
+
+def _one_run(root: str, i: int) -> None:
+    import contextlib
+    import io
+
+    from lane.config import Settings
+    from lane.runner import execute_run
+
+    nb = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks" / "pass.ipynb"
+    with contextlib.redirect_stdout(io.StringIO()):
+        out = execute_run(Settings(lane=f"concurrent_{i}", stages=["verify", "train"]), Path(root),
+                          notebooks={"verify": nb, "train": nb}, extra_params={"payload": str(i)})
+    assert out.status == "completed", out
+
+
+def test_four_concurrent_runs_leave_a_valid_chain(tmp_path: Path) -> None:
+    """Four real runs (kernels and all) in one workspace at once: eight entries, one valid chain."""
+    from conftest import make_workspace
+
+    root = make_workspace(tmp_path / "ws")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_one_run, args=(str(root), i)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+        assert p.exitcode == 0
+    res = ledger.verify(root)
+    assert res.ok, res.problems
+    entries = ledger.read_entries(root)
+    assert len(entries) == 8 and len({e["runId"] for e in entries}) == 4
+    for run_id in {e["runId"] for e in entries}:
+        assert [e["stage_id"] for e in entries if e["runId"] == run_id] == ["verify", "train"]
