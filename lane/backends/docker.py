@@ -167,7 +167,10 @@ def ensure_image(ctx: RunContext, repo: Path = REPO, docker: str | None = None) 
     if not docker:
         raise LaneError("docker_build_failed", "the docker client is not installed (no `docker` on PATH)")
     tag = image_tag(repo)
-    found = subprocess.run(inspect_command(tag, docker), capture_output=True, text=True)
+    try:
+        found = subprocess.run(inspect_command(tag, docker), capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise LaneError("docker_build_failed", "the Docker engine did not answer `docker image inspect` in 120 s") from None
     if found.returncode == 0:
         ctx.log.say(f"docker: reusing image {tag} ({found.stdout.strip()[:19]})")
         return tag
