@@ -147,10 +147,16 @@ class OnnxVoice:
             raise LaneError("synthesis_failed", f"text {text!r} has no characters the voice can speak")
         return ids
 
-    def mel_batch(self, texts: Sequence[str], pace: float = 1.0) -> list[np.ndarray]:
-        """Log-mels (n_mels, frames) for each text; one padded FastPitch ONNX call."""
+    def mel_batch(self, texts: Sequence[str], pace: float = 1.0, *, padded: bool = False) -> list[np.ndarray]:
+        """Log-mels (n_mels, frames) for each text.
+
+        By default one FastPitch call per text, so each result equals `mel(text)` exactly. With
+        padded=True all texts go through one padded call (faster on many short texts); padding can
+        shift a rounded duration, so frame counts may then differ by a frame or two."""
         if not texts:
             return []
+        if not padded and len(texts) > 1:
+            return [m for t in texts for m in self.mel_batch([t], pace)]
         seqs = [self.tokens(t) for t in texts]
         width = max(len(s) for s in seqs)
         ids = np.full((len(seqs), width), self.tokenizer.pad_id, dtype=np.int64)
@@ -182,8 +188,8 @@ class OnnxVoice:
         return griffin_lim(mel, self.audio, n_iter=int(params.get("n_iter", 32)),
                            power=float(params.get("power", 1.2)))
 
-    def synthesize_batch(self, texts: Sequence[str], pace: float = 1.0) -> list[np.ndarray]:
-        return [self.vocode(m) for m in self.mel_batch(texts, pace)]
+    def synthesize_batch(self, texts: Sequence[str], pace: float = 1.0, *, padded: bool = False) -> list[np.ndarray]:
+        return [self.vocode(m) for m in self.mel_batch(texts, pace, padded=padded)]
 
     def synthesize(self, text: str, pace: float = 1.0) -> np.ndarray:
         return self.synthesize_batch([text], pace)[0]
