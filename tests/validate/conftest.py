@@ -34,7 +34,7 @@ def espeak_clips(tmp_path_factory) -> dict[str, list[Path]]:
 def demo_workspace(tmp_path_factory) -> Path:
     """A workspace with a demo-profile voice bundle in it, made the way the lane makes one: a tiny
     espeak-ng dataset in the data stage's layout (lane.nemo.tinydata), `train_voice` with the demo
-    profile (FastPitch from scratch + Griffin-Lim; only max_steps is lowered, to 120, to fit the test
+    profile (FastPitch from scratch + Griffin-Lim; only max_steps is lowered, to 100, to fit the test
     budget), then `build_bundle`. Also an impostor clip (espeak en-us+f3) at data/eval/impostor.flac.
     Built once per session (about 2 minutes on 2 cores)."""
     import shutil
@@ -50,7 +50,7 @@ def demo_workspace(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("validate_ws")
     for name in ("configs", "notebooks"):
         shutil.copytree(repo / name, root / name)
-    prof = deep_merge(load_profile("demo", root), {"train": {"fastpitch": {"max_steps": 120}}})
+    prof = deep_merge(load_profile("demo", root), {"train": {"fastpitch": {"max_steps": 100}}})
     st = StageRun.open("train", root=root, run_id="demo-run")
     ds = make_tiny_dataset(st.stage_dir / "data", n=12, n_val=3)
     train_voice(st, prof, ds, out_dir=st.stage_dir, weights_manifest=None, allow_from_scratch=True, resume=False)
