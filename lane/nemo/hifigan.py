@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..reasons import LaneError
-from .train import HIFIGAN_CONFIG, _lane_callback_class, _quiet_nemo, import_nemo, make_trainer
+from .train import HIFIGAN_CONFIG, _lane_callback_class, _quiet_nemo, _truncate_loss_log, import_nemo, make_trainer
 
 
 def generate_gta_mels(fastpitch: Any, fp_cfg: Any, manifest: Path, out_dir: Path) -> Path:
@@ -128,7 +128,13 @@ def train_hifigan(st: Any, settings: dict[str, Any], fastpitch: Any, fp_cfg: Any
         model.setup_validation_data(model.cfg.validation_ds)
         model.input_as_mel = True
     ckpt = ckpt_dir / "last.ckpt"
-    trainer.fit(model, ckpt_path=str(ckpt) if resume and ckpt.exists() else None)
+    ckpt_path = None
+    if resume and ckpt.exists():
+        ckpt_path = str(ckpt)
+        meta = json.loads((ckpt_dir / "last.json").read_text(encoding="utf-8"))
+        print(f"resuming HiFi-GAN from {ckpt} ({meta})", flush=True)
+        _truncate_loss_log(out_dir / "loss_log.jsonl", "hifigan", int(meta["step"]))
+    trainer.fit(model, ckpt_path=ckpt_path)
     st.stats(hifigan_steps=int(trainer.global_step) // 2)
     path_out = out_dir / "hifigan.nemo"
     model.save_to(str(path_out))

@@ -211,7 +211,7 @@ def _lane_callback_class() -> Any:
             terms = {k.replace("/", "_"): float(v) for k, v in metrics.items()
                      if getattr(v, "numel", lambda: 1)() == 1 and not k.startswith("val")}
             if self._fh is not None and trainer.is_global_zero:
-                self._fh.write(json.dumps({"model": self.prefix.rstrip(":") or "fastpitch", "step": step,
+                self._fh.write(json.dumps({"model": self.prefix.rstrip("_") or "fastpitch", "step": step,
                                            "loss": loss, **terms}) + "\n")
             if trainer.is_global_zero and (step % self.stats_every == 0 or step >= self.total):
                 dt = max(now - self._t_stats, 1e-9)
