@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from ..reasons import LaneError
-from .train import HIFIGAN_CONFIG, _lane_callback_class, _quiet_nemo, _truncate_loss_log, import_nemo, make_trainer
+from .train import (
+    HIFIGAN_CONFIG,
+    _lane_callback_class,
+    _quiet_nemo,
+    _truncate_loss_log,
+    import_nemo,
+    make_trainer,
+)
 
 
 def generate_gta_mels(fastpitch: Any, fp_cfg: Any, manifest: Path, out_dir: Path) -> Path:
