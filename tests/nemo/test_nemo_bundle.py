@@ -168,3 +168,23 @@ def test_onnx_voice_imports_no_torch_or_nemo(bundle: dict[str, Any], repo_root: 
                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(repo_root)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert "LEN 2 True BAD []" in out.stdout
+
+
+def test_export_notebook_runs_under_papermill(trained: dict[str, Any], tmp_path: Path) -> None:
+    """notebooks/export.ipynb executed by papermill with a real kernel against the trained run."""
+    import papermill as pm
+
+    from lane.config import Settings
+    from lane.runner import choose_kernel
+
+    root = trained["root"]
+    repo = Path(__file__).resolve().parents[2]
+    out_nb = tmp_path / "export.out.ipynb"
+    pm.execute_notebook(str(repo / "notebooks" / "export.ipynb"), str(out_nb), kernel_name=choose_kernel(Settings(), root),
+                        parameters={"root": str(root), "run_id": "nemo-train", "run_dir": str(root / "runs" / "nemo-train"),
+                                    "profile": "demo", "voice_profile_id": "nb_voice"},
+                        cwd=str(repo / "notebooks"), progress_bar=False)
+    res = json.loads((root / "runs" / "nemo-train" / "export" / "result.json").read_text())
+    assert res["status"] == "done" and res["reason"] == "ok"
+    assert {c["id"] for c in res["checks"]} >= {"bundle_validated", "onnx_matches_pytorch"}
+    assert validate_voice_bundle(root / "bundles" / "nb_voice" / "voice_bundle").ok
