@@ -43,8 +43,10 @@ def speak(text: str, out: str | Path, *, voice: str = "en-us", rate_wpm: int = 1
 
 
 def sox(args: Sequence[str]) -> None:
-    """Run sox with `args` (input, output, effects ...); raises CalledProcessError with stderr on failure."""
-    subprocess.run([_need("sox"), *args], check=True, capture_output=True)
+    """Run sox with `args` (input, output, effects ...); raises CalledProcessError with stderr on failure.
+
+    `-R` makes sox's dither noise repeatable, so the same inputs give byte-identical files."""
+    subprocess.run([_need("sox"), "-R", *args], check=True, capture_output=True)
 
 
 def concat(parts: Sequence[str | Path], out: str | Path) -> Path:

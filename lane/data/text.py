@@ -20,7 +20,7 @@ _FOLD = {
     "\u2026": "...", "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u3000": " ", "\t": " ", "\n": " ", "\r": " ",
     "\u00bf": "", "\u00a1": "", "\u00b7": ".", "\u2022": ",", "_": " ", "|": ",", "~": " ",
     "\u00df": "ss", "\u00e6": "ae", "\u00c6": "ae", "\u0153": "oe", "\u0152": "oe", "\u00f8": "o", "\u00d8": "o",
-    "\u0142": "l", "\u0141": "l", "\u00f0": "d", "\u00fe": "th",
+    "\u0142": "l", "\u0141": "l", "\u00f0": "d", "\u00d0": "d", "\u00fe": "th", "\u00de": "th",
 }
 _SYMBOLS = {"&": " and ", "%": " percent ", "+": " plus ", "=": " equals ", "@": " at ", "#": " number ",
             "$": " dollars ", "\u00a3": " pounds ", "\u20ac": " euros ", "\u00b0": " degrees "}
@@ -94,7 +94,7 @@ def _spell_number(m: re.Match[str]) -> str:
     return " " + words + " "
 
 
-_NUMBER = re.compile(r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?(?P<ord>st|nd|rd|th)?\b")
+_NUMBER = re.compile(r"(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?(?:(?P<ord>st|nd|rd|th)\b)?")
 _SPACES = re.compile(r"\s+")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.!?;:)\]}])")
 
@@ -107,7 +107,7 @@ def normalize_text(text: str) -> str:
     for sym, words in _SYMBOLS.items():
         s = s.replace(sym, words)
     # currency written before the number: "$5" was turned into " dollars 5"; put the unit after it
-    s = re.sub(r" (dollars|pounds|euros) (\d[\d,]*(?:\.\d+)?)", r" \2 \1", s)
+    s = re.sub(r" (dollars|pounds|euros) (\d+(?:,\d{3})*(?:\.\d+)?)", r" \2 \1", s)
     s = _NUMBER.sub(_spell_number, s)
     # strip accents: NFKD then drop combining marks (é -> e); fold compatibility forms (ﬁ -> fi)
     s = "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
