@@ -2,7 +2,8 @@
 
 It mirrors lane.data.DatasetResult (train/val NeMo manifests with absolute paths, a TTSDataset pitch
 cache under sup_data_dir, pitch statistics and settings), so training code sees what the data stage
-produces. Pitch is computed with librosa.pyin exactly as NeMo's TTSDataset would, before any torch import.
+produces. Pitch comes from the data stage's estimator (lane.data.pitch: pyworld on pyin's frame grid)
+and is written into NeMo's TTSDataset cache layout; `pitch="pyin"` uses librosa.pyin as NeMo itself would.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ PITCH_SETTINGS = {"fmin": 65.0, "fmax": 2093.0, "hop_length": 256, "win_length":
 
 
 def make_tiny_dataset(out: str | Path, n: int = 12, voice: str = "en-us", n_val: int = 2,
-                      rate_wpm: int = 175) -> SimpleNamespace:
+                      rate_wpm: int = 175, pitch: str = "pyworld") -> SimpleNamespace:
     import numpy as np
     import soundfile as sf
 
@@ -48,7 +49,7 @@ def make_tiny_dataset(out: str | Path, n: int = 12, voice: str = "en-us", n_val:
         wav = speak(text, wav_dir / f"clip{i:03d}.wav", voice=voice, rate_wpm=rate_wpm + 7 * (i // len(SENTENCES)))
         audio, sr = sf.read(str(wav), dtype="float32")
         pitch_file = sup / "pitch" / f"clip{i:03d}.pt"
-        f0 = _pitch(audio, sr)
+        f0 = _pitch(audio, sr) if pitch == "pyin" else _pitch_pyworld(audio, sr)
         voiced.extend(float(x) for x in f0 if x > 0)
         _save_pt(f0, pitch_file)
         rows.append({"audio_filepath": str(wav.resolve()), "text": text, "duration": round(len(audio) / sr, 3)})
@@ -61,6 +62,13 @@ def make_tiny_dataset(out: str | Path, n: int = 12, voice: str = "en-us", n_val:
     return SimpleNamespace(train_manifest=out / "train_manifest.json", val_manifest=out / "val_manifest.json",
                            sup_data_dir=sup, pitch_stats=stats, pitch_settings=dict(PITCH_SETTINGS),
                            sample_rate=22050, dataset_sha256=None, root=out)
+
+
+def _pitch_pyworld(audio, sr):
+    from ..data.pitch import PitchSettings, estimate
+
+    ps = {k: v for k, v in PITCH_SETTINGS.items() if k != "sample_rate"}
+    return estimate(audio, PitchSettings(sample_rate=sr, **ps))
 
 
 def _pitch(audio, sr):

@@ -436,7 +436,7 @@ def _truncate_loss_log(path: Path, model: str, step: int) -> None:
 
 
 def run_fastpitch(st: Any, settings: dict[str, Any], cfg: Any, *, out_dir: Path, base: dict[str, Any] | None,
-                  resume: bool) -> tuple[Any, int, list[float]]:
+                  resume: bool, extra_callbacks: list[Any] | None = None) -> tuple[Any, int, list[float]]:
     """Fit FastPitch to `settings.fastpitch.max_steps`, resuming from out_dir/checkpoints/last.ckpt."""
     import lightning.pytorch as pl
 
@@ -446,7 +446,7 @@ def run_fastpitch(st: Any, settings: dict[str, Any], cfg: Any, *, out_dir: Path,
     cb_cls = _lane_callback_class()
     cb = cb_cls(st, total, ckpt_dir, int(settings["checkpoint_every"]), int(settings["stats_every"]),
                 int(settings.get("progress_every") or 0), out_dir / "loss_log.jsonl")
-    trainer = make_trainer(settings, total, out_dir, [cb])
+    trainer = make_trainer(settings, total, out_dir, [cb, *(extra_callbacks or [])])
     model = build_fastpitch(cfg, trainer, base, settings["fastpitch"]["tokenizer"])
     ckpt = ckpt_dir / "last.ckpt"
     ckpt_path = None
