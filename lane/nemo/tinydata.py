@@ -67,8 +67,10 @@ def make_tiny_dataset(out: str | Path, n: int = 12, voice: str = "en-us", n_val:
 def _pitch_pyworld(audio, sr):
     from ..data.pitch import PitchSettings, estimate
 
-    ps = {k: v for k, v in PITCH_SETTINGS.items() if k != "sample_rate"}
-    return estimate(audio, PitchSettings(sample_rate=sr, **ps))
+    p = PITCH_SETTINGS
+    return estimate(audio, PitchSettings(sample_rate=int(sr), fmin=float(p["fmin"]), fmax=float(p["fmax"]),
+                                         hop_length=int(p["hop_length"]), win_length=int(p["win_length"]),
+                                         n_fft=int(p["n_fft"])))
 
 
 def _pitch(audio, sr):
