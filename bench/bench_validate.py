@@ -9,8 +9,9 @@ Measures, on this machine's CPU:
 3. RTF of a production-size FastPitch (configs/nemo/fastpitch.yaml: d_model 384, 6+6 layers) +
    HiFi-GAN v1 generator (configs/nemo/hifigan.yaml), untrained, exported to ONNX with NeMo's
    `export()` and run with onnxruntime on --threads threads. Untrained FastPitch predicts arbitrary
-   durations, so each sentence is run at the `pace` that makes its mel as long as natural speech of
-   that text (--chars-per-s, 14 by default): the RTF is then for realistic audio lengths. Target <= 0.05.
+   durations (about 0 frames a token), so the duration predictor's output layer is pinned to the
+   frames a token lasts in natural speech (--chars-per-s, 14 by default): the RTF is then for
+   realistic audio lengths, with the same compute as a trained model. Target <= 0.05.
 4. the ASR measure with and without the expected-text grammar on the demo references and synthesis.
 
 GPU batched RTFx is not measured here (no GPU on the development machine); pass --device cuda on a
@@ -52,7 +53,7 @@ def machine() -> dict[str, Any]:
             "cpu_count": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}
 
 
-def build_demo(root: Path, steps: int) -> None:
+def build_demo(root: Path, steps: int, run_id: str) -> None:
     from lane.bundle import build_bundle
     from lane.config import deep_merge, load_profile
     from lane.data.espeak import concat, speak
@@ -64,11 +65,11 @@ def build_demo(root: Path, steps: int) -> None:
         if not (root / name).exists():
             shutil.copytree(REPO / name, root / name)
     prof = deep_merge(load_profile("demo", root), {"train": {"fastpitch": {"max_steps": steps}}})
-    st = StageRun.open("train", root=root, run_id="bench")
+    st = StageRun.open("train", root=root, run_id=run_id)
     ds = make_tiny_dataset(st.stage_dir / "data", n=24, n_val=4)
     train_voice(st, prof, ds, out_dir=st.stage_dir, weights_manifest=None, allow_from_scratch=True, resume=False)
     st.finish()
-    ex = StageRun.open("export", root=root, run_id="bench")
+    ex = StageRun.open("export", root=root, run_id=run_id)
     build_bundle(ex, prof, run_dir=ex.run_dir, root=root, voice_profile_id="demo_voice")
     ex.finish()
     parts = [speak(t, root / "imp" / f"{i}.wav", voice="en-us+f3") for i, t in enumerate(SENTENCES[:4])]
@@ -76,7 +77,7 @@ def build_demo(root: Path, steps: int) -> None:
     concat(parts, root / "data" / "eval" / "impostor.flac")
 
 
-def bench_demo_validate(root: Path, threads: int) -> dict[str, Any]:
+def bench_demo_validate(root: Path, threads: int, run_id: str) -> dict[str, Any]:
     from lane import evaluate as ev
     from lane.config import load_profile
     from lane.stage import StageRun
@@ -84,7 +85,7 @@ def bench_demo_validate(root: Path, threads: int) -> dict[str, Any]:
     from lane.validate import read_sentences, validate_stage
 
     prof = load_profile("demo", root)
-    st = StageRun.open("validate", root=root, run_id="bench")
+    st = StageRun.open("validate", root=root, run_id=run_id)
     t0 = time.perf_counter()
     summary = validate_stage(st, prof, root=root, run_dir=st.run_dir, voice_profile_id="demo_voice",
                              weights_manifest=str(REPO / "configs/voice/weights-manifest.example.json"))
@@ -137,15 +138,26 @@ def bench_production_rtf(threads: int, chars_per_s: float) -> dict[str, Any]:
         fmodel = OmegaConf.create(OmegaConf.to_container(fcfg, resolve=False))
         with open_dict(fmodel):
             for k in ("train_ds", "validation_ds"):
-                fmodel.model.pop(k, None)
+                fmodel.model[k].defer_setup = True  # no data: the model is only exported
         fp_cfg = OmegaConf.create(OmegaConf.to_container(fmodel, resolve=True))["model"]
         fp = FastPitchModel(cfg=fp_cfg).eval()
         n_params_fp = sum(p.numel() for p in fp.parameters())
+        # Untrained, the duration predictor gives ~0 frames a token. Pin its output layer so every
+        # token lasts as long as in natural speech (chars_per_s): realistic mel lengths, same compute.
+        import math
+
+        import torch
+
+        frames_per_token = float(fp_cfg.sample_rate) / float(fp_cfg.n_window_stride) / chars_per_s
+        with torch.no_grad():
+            fc = fp.fastpitch.duration_predictor.fc
+            fc.weight.zero_()
+            fc.bias.fill_(math.log(1.0 + frames_per_token))
         fp.export(str(tmp / "fastpitch.onnx"))
         hcfg = OmegaConf.load(REPO / "configs/nemo/hifigan.yaml")
         with open_dict(hcfg):
             for k in ("train_ds", "validation_ds"):
-                hcfg.model.pop(k, None)
+                hcfg.model[k].defer_setup = True
             hcfg.model.max_steps = 1
         h_cfg = OmegaConf.create(OmegaConf.to_container(hcfg, resolve=True))["model"]
         voc = HifiGanModel(cfg=h_cfg).eval()
@@ -157,7 +169,7 @@ def bench_production_rtf(threads: int, chars_per_s: float) -> dict[str, Any]:
         opts.log_severity_level = 3
         fps = ort.InferenceSession(str(tmp / "fastpitch.onnx"), opts, providers=["CPUExecutionProvider"])
         vs = ort.InferenceSession(str(tmp / "vocoder.onnx"), opts, providers=["CPUExecutionProvider"])
-        sr, hop = int(fp_cfg.sample_rate), int(fp_cfg.n_window_stride)
+        sr = int(fp_cfg.sample_rate)
         texts = read_sentences(REPO / "configs/eval/sentences.txt")
         from lane.evaluate import normalize_words
 
@@ -171,12 +183,10 @@ def bench_production_rtf(threads: int, chars_per_s: float) -> dict[str, Any]:
         for i, text in enumerate(texts):
             words = normalize_words(text)
             ids = np.asarray([fp.vocab.encode(words)], dtype=np.int64)
-            target = max(8, int(len(words) / chars_per_s * sr / hop))
-            _s, nf = run_fp(ids, 1.0)
-            pace = max(0.05, min(20.0, nf / target))
-            run_fp(ids, pace) if i == 0 else None  # warm-up
+            if i == 0:
+                run_fp(ids, 1.0)  # warm-up
             t = time.perf_counter()
-            spect, nf = run_fp(ids, pace)
+            spect, nf = run_fp(ids, 1.0)
             t_fp += time.perf_counter() - t
             mel = spect[:, :, :nf].astype(np.float32)
             if i == 0:
@@ -191,7 +201,8 @@ def bench_production_rtf(threads: int, chars_per_s: float) -> dict[str, Any]:
                 "rtf": round((t_fp + t_voc) / audio_s, 4), "rtf_fastpitch": round(t_fp / audio_s, 4),
                 "rtf_vocoder": round(t_voc / audio_s, 4), "target_rtf": 0.05,
                 "meets_target": (t_fp + t_voc) / audio_s <= 0.05,
-                "note": f"untrained weights; mel lengths forced to {chars_per_s} chars/s of speech with `pace`"}
+                "frames_per_token": round(frames_per_token, 3),
+                "note": f"untrained weights; duration output pinned to {chars_per_s} chars/s of speech"}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -200,6 +211,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workspace", type=Path, help="a workspace with bundles/demo_voice built (else one is built)")
     ap.add_argument("--demo-steps", type=int, default=300)
+    ap.add_argument("--run-id", default="bench", help="run id of the workspace's train/export stages")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--chars-per-s", type=float, default=14.0)
     ap.add_argument("--skip-demo", action="store_true")
@@ -214,9 +226,11 @@ def main() -> int:
         root = args.workspace or Path(tempfile.mkdtemp(prefix="lane-bench-validate-"))
         if not (root / "bundles/demo_voice/voice_bundle/manifest.json").exists():
             t = time.perf_counter()
-            build_demo(root, args.demo_steps)
+            build_demo(root, args.demo_steps, args.run_id)
             result["demo_build_s"] = round(time.perf_counter() - t, 1)
-        result["demo"] = bench_demo_validate(root, args.threads)
+        result["demo"] = bench_demo_validate(root, args.threads, args.run_id)
+        result["demo"]["training_steps"] = json.loads(
+            (root / "bundles/demo_voice/voice_bundle/manifest.json").read_text())["training"]["steps"]
     if not args.skip_production:
         result["production_size"] = bench_production_rtf(args.threads, args.chars_per_s)
     ratios: dict[str, Any] = {}
