@@ -10,6 +10,8 @@ import numpy as np
 from .text import out_of_vocabulary
 
 FRAME_S = 0.01
+# reasons decided by the audio alone (checked before any text check in `first_failure`)
+AUDIO_REASONS = frozenset({"silent", "too_short", "too_long", "clipping", "low_snr", "excess_silence"})
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,16 @@ def detect_format(audio: str | None, transcript: str | None, root: Path, input_f
                     "(metadata.csv + wavs/) or a NeMo .json/.jsonl manifest")
 
 
+def paired_transcript(audio: str, root: Path) -> Path | None:
+    """`<name>.txt` next to a single recording `<name>.<ext>`: used as its transcript when none is given
+    and the format is auto-detected (the demo's data/demo/longform.flac + longform.txt)."""
+    paths = audio_paths(audio, root)
+    if len(paths) != 1 or not paths[0].is_file() or paths[0].suffix.lower() not in AUDIO_SUFFIXES:
+        return None
+    txt = paths[0].with_suffix(".txt")
+    return txt if txt.is_file() and txt.stat().st_size > 0 else None
+
+
 def _sniff_audio(p: Path) -> bool:
     import soundfile as sf
 

@@ -15,7 +15,9 @@ How NeMo 3.0 `nemo.collections.tts.data.dataset.TTSDataset` finds pitch (read fr
 Estimator: pyworld DIO + StoneMask. DIO gives a raw F0 track quickly (with `speed=4` decimation
 about 300x real time per core); StoneMask refines each frame's F0 from the instantaneous frequency,
 which fixes most of DIO's coarse errors (speed 1 and 4 gave the same voiced ratio and median on
-the demo voice, at 36x vs 194x real time for the pair). Harvest is more robust on noisy audio but runs ~20-50x slower, which would miss the
+the demo voice, at 36x vs 194x real time for the pair). Both run on a copy resampled to 11.025 kHz
+(F0 is under 2 kHz): F0 agrees with the full-rate estimate to 0.02 % (95th percentile) and
+voicing on 98 % of frames, at twice the speed. Harvest is more robust on noisy audio but runs ~20-50x slower, which would miss the
 100x real-time target; pyin runs ~4x real time per core here. The frame grid is forced to pyin's:
 frame k is centred at ``k * hop / sr`` seconds.
 
@@ -46,13 +48,15 @@ class PitchSettings:
     win_length: int = 1024
     n_fft: int = 1024
     dio_speed: int = 4  # DIO decimation (1..12); stonemask refines the F0 afterwards (part of the cache key)
+    analysis_rate: int = 11025  # F0 is estimated on a copy at this rate (F0 < 2 kHz needs no more); cache key too
 
     def as_dict(self) -> dict[str, float | int]:
         return {"fmin": self.fmin, "fmax": self.fmax, "hop_length": self.hop_length, "win_length": self.win_length,
                 "n_fft": self.n_fft, "sample_rate": self.sample_rate}
 
     def key(self) -> str:
-        blob = json.dumps({"estimator": ESTIMATOR, "dio_speed": self.dio_speed, **self.as_dict()}, sort_keys=True)
+        blob = json.dumps({"estimator": ESTIMATOR, "dio_speed": self.dio_speed, "analysis_rate": self.analysis_rate,
+                           **self.as_dict()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @classmethod
@@ -60,7 +64,8 @@ class PitchSettings:
         p: dict[str, Any] = dict(data.get("pitch") or {})
         return cls(sample_rate=sample_rate, fmin=float(p.get("fmin", cls.fmin)), fmax=float(p.get("fmax", cls.fmax)),
                    hop_length=int(p.get("hop_length", cls.hop_length)), win_length=int(p.get("win_length", cls.win_length)),
-                   n_fft=int(p.get("n_fft", cls.n_fft)), dio_speed=int(p.get("dio_speed", cls.dio_speed)))
+                   n_fft=int(p.get("n_fft", cls.n_fft)), dio_speed=int(p.get("dio_speed", cls.dio_speed)),
+                   analysis_rate=int(p.get("analysis_rate", cls.analysis_rate)))
 
 
 def n_frames(n_samples: int, hop_length: int) -> int:
@@ -72,16 +77,22 @@ def estimate(audio: np.ndarray, s: PitchSettings) -> np.ndarray:
     """F0 in Hz per frame on pyin's frame grid (0.0 = unvoiced), float32."""
     import pyworld
 
+    n = n_frames(len(audio), s.hop_length)
+    fs = s.sample_rate
     x = np.ascontiguousarray(audio, dtype=np.float64)
-    n = n_frames(len(x), s.hop_length)
-    period_ms = 1000.0 * s.hop_length / s.sample_rate
-    f0, _t = pyworld.dio(x, s.sample_rate, f0_floor=s.fmin, f0_ceil=min(s.fmax, s.sample_rate / 2 - 1),
-                         frame_period=period_ms, speed=s.dio_speed)
+    if s.analysis_rate and s.analysis_rate < fs and len(x):
+        import soxr
+
+        x = np.ascontiguousarray(soxr.resample(x, fs, s.analysis_rate, quality="HQ"), dtype=np.float64)
+        fs = s.analysis_rate
+    period_ms = 1000.0 * s.hop_length / s.sample_rate  # the frame grid stays the lane rate's
+    f0, _t = pyworld.dio(x, fs, f0_floor=s.fmin, f0_ceil=min(s.fmax, fs / 2 - 1), frame_period=period_ms,
+                         speed=s.dio_speed)
     if len(f0) < n:
         f0 = np.pad(f0, (0, n - len(f0)))
     f0 = np.ascontiguousarray(f0[:n])
     t = np.arange(n, dtype=np.float64) * s.hop_length / s.sample_rate
-    f0 = pyworld.stonemask(x, f0, t, s.sample_rate)
+    f0 = pyworld.stonemask(x, f0, t, fs)
     f0[(f0 < s.fmin) | (f0 > s.fmax)] = 0.0
     return f0.astype(np.float32)
 

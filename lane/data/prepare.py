@@ -22,7 +22,15 @@ from ..reasons import LaneError
 from . import audio as au
 from . import checks as ck
 from . import pitch as pt
-from .inputs import FORMATS, ListedClip, detect_format, longform_files, read_ljspeech, read_nemo_manifest
+from .inputs import (
+    FORMATS,
+    ListedClip,
+    detect_format,
+    longform_files,
+    paired_transcript,
+    read_ljspeech,
+    read_nemo_manifest,
+)
 from .text import normalize_text
 
 DATASET_MANIFEST_SCHEMA = "lane.dataset_manifest/1"
@@ -91,6 +99,11 @@ def prepare_dataset(st: Any, profile: dict[str, Any], *, audio: str, transcript:
     sr = int(cfg.get("sample_rate", 22050))
     lim = ck.Limits.from_profile(cfg)
     timer = _Timer()
+    if not transcript and input_format == "auto" and audio:
+        paired = paired_transcript(audio, root) if _path(audio.split(",")[0], root).exists() else None
+        if paired is not None:
+            transcript = str(paired)
+            print(f"using the transcript next to the recording: {rel(paired, root)}", flush=True)
     fmt = detect_format(audio, transcript, root, input_format)
     st.stats(input_format=fmt)
     st.progress(1, 6, f"reading {fmt} input")
@@ -269,10 +282,17 @@ def _longform_clips(st: Any, cfg: dict[str, Any], lim: ck.Limits, audio: str, tr
         for s in segs:
             a, b = int(s.start * sr), int(s.end * sr)
             c = _Clip(rel(f, root), round(s.start, 3), y[a:b], gain)
-            assert engine is not None
-            res = engine.transcribe(c.raw * gain if c.raw is not None else np.zeros(0), sr)
-            c.asr_text = res.text
-            hyps.append(res.words)
+            assert engine is not None and c.raw is not None
+            # without a transcript, a clip the audio checks reject anyway is not transcribed (with one,
+            # every segment's words are needed as alignment anchors)
+            if transcript_text is None and ck.first_failure(ck.measure(c.raw, c.raw * gain, sr, ""), "", lim)[0] \
+                    in ck.AUDIO_REASONS:
+                c.asr_text = ""
+                hyps.append([])
+            else:
+                res = engine.transcribe(c.raw * gain, sr)
+                c.asr_text = res.text
+                hyps.append(res.words)
             seg_clips.append(c)
             done += 1
             if done % 20 == 0 or done == n_segs:

@@ -1,9 +1,9 @@
 """Voice activity (silero-vad, its ONNX model from the PyPI wheel) and segmentation at pauses.
 
 The VAD runs the ONNX model with onnxruntime directly on numpy (no torch import): the recording is
-resampled to 16 kHz and cut into up to 96 contiguous streams that run as one batch, each carrying
+resampled to 16 kHz and cut into up to 256 contiguous streams that run as one batch, each carrying
 its own recurrent state and warmed up on the 1 s of audio before its start. That turns ~56,000
-sequential calls for 30 minutes into ~600 batched ones. The model's recurrent state has a long
+sequential calls for 30 minutes into ~250 batched ones. The model's recurrent state has a long
 memory, so probabilities are not bit-identical to one sequential pass, but speech regions agree
 within two windows (64 ms; tests/data/test_data_units.py), well inside the clips' 100 ms padding.
 
@@ -48,7 +48,7 @@ class SileroVad:
         self.session = onnxruntime.InferenceSession(str(model_path or vad_model_path()), sess_options=opts,
                                                     providers=["CPUExecutionProvider"])
 
-    def probabilities(self, audio16k: np.ndarray, max_streams: int = 96, min_stream_windows: int = 160,
+    def probabilities(self, audio16k: np.ndarray, max_streams: int = 256, min_stream_windows: int = 160,
                       warmup: int = 32) -> np.ndarray:
         """One probability per 512-sample window. The windows are cut into up to `max_streams`
         contiguous streams run as one batch; each stream first runs `warmup` windows of the audio

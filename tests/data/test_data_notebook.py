@@ -49,8 +49,11 @@ def test_train_notebook_data_half_runs_in_papermill(data_root, longform, tmp_pat
 
     flac, txt = longform
     out = tmp_path / "train.out.ipynb"
+    # no transcript parameter: the long.txt next to long.flac is picked up (auto format detection)
     pm.execute_notebook(str(_data_half(data_root, tmp_path)), str(out), cwd=str(data_root / "notebooks"),
-                        parameters=_params(data_root, "nbtest", flac, txt), progress_bar=False, kernel_name="python3")
+                        parameters=_params(data_root, "nbtest", flac, None), progress_bar=False, kernel_name="python3")
+    man = json.loads((data_root / "artifacts" / f"dataset_manifest.{LANE}.json").read_text())
+    assert man["input_format"] == "longform_transcript" and man["transcript"] == str(txt)
     res = json.loads((data_root / "runs" / "nbtest" / "train" / "result.json").read_text())
     assert res["status"] == "done" and res["reason"] == "ok"
     assert {c["id"] for c in res["checks"]} == {"dataset_not_empty", "dataset_min_duration"}

@@ -11,7 +11,6 @@ import pytest
 import soundfile as sf
 from dataprep_texts import LANE, OTHER_TEXT, SENTENCES
 
-from lane.data.espeak import sox
 from lane.fsutil import sha256_file
 from lane.reasons import LaneError
 
@@ -126,16 +125,3 @@ def test_speaking_rate_and_empty_text(make_ljspeech, run_prepare):
     assert by["r0.wav"]["reason"] == "speaking_rate_outlier"
     assert by["r1.wav"]["reason"] == "empty_text"
     assert res.n_kept == len(rows) - 2
-
-
-def test_stereo_24bit_and_mp3_like_inputs_decode(audio_dir, ljspeech, run_prepare):
-    """Stereo 24-bit 44.1 kHz WAV and OGG of the same clips are accepted (mixed down, resampled)."""
-    folder = audio_dir / "lj_formats"
-    shutil.copytree(ljspeech, folder)
-    for wav in (folder / "wavs").glob("*.wav"):
-        tmp = wav.with_suffix(".tmp.wav")
-        sox([str(wav), "-r", "44100", "-b", "24", "-c", "2", str(tmp)])
-        tmp.replace(wav)
-    res, _ = run_prepare(folder)
-    assert res.n_kept == 6
-    assert res.sample_rate == 22050

@@ -124,6 +124,16 @@ def test_loudness_gain_reaches_target_and_caps_peaks():
     assert np.max(np.abs(y * loud)) == pytest.approx(0.97, abs=1e-3)
 
 
+def test_streamed_loudness_equals_pyloudnorm(repo_root):
+    import pyloudnorm
+
+    y, sr = sf.read(repo_root / "data" / "demo" / "longform.flac", dtype="float32")
+    y = y[: sr * 70]
+    exact = pyloudnorm.Meter(sr).integrated_loudness(y.astype(np.float64))
+    assert au.loudness_lufs(y, sr, exact_below_s=1.0) == pytest.approx(exact, abs=0.01)
+    assert au.loudness_lufs(np.zeros(sr * 70, np.float32), sr, exact_below_s=1.0) == float("-inf")
+
+
 def test_write_clip_is_content_addressed(tmp_path):
     y = np.linspace(-0.5, 0.5, 22050, dtype=np.float32)
     p1, h1 = au.write_clip(y, 22050, tmp_path)
