@@ -12,7 +12,8 @@ Measures, on this machine's CPU:
    durations (about 0 frames a token), so the duration predictor's output layer is pinned to the
    frames a token lasts in natural speech (--chars-per-s, 14 by default): the RTF is then for
    realistic audio lengths, with the same compute as a trained model. Target <= 0.05.
-4. the ASR measure with and without the expected-text grammar on the demo references and synthesis.
+4. the ASR measure with and without the expected-text grammar: on the demo references and synthesis,
+   and on clean vs time-reversed vs noise espeak-ng speech (how well each mode separates them).
 
 GPU batched RTFx is not measured here (no GPU on the development machine); pass --device cuda on a
 GPU box to time the production-size models with onnxruntime-gpu/torch if available.
@@ -119,6 +120,35 @@ def bench_demo_validate(root: Path, threads: int, run_id: str) -> dict[str, Any]
             "onnx_rtf_demo": round(rtf["rtf"], 4), "onnx_demo_audio_s": round(rtf["audio_s"], 2),
             "fastpitch_only_rtf_demo": round(t_mel / audio_s, 5) if audio_s else None,
             "vocoder": "griffin_lim", "threads": threads, "asr_modes": sharp}
+
+
+def bench_asr_sharpness() -> dict[str, Any]:
+    """CER of pocketsphinx on clean espeak-ng speech vs the same speech time-reversed and vs noise,
+    with the general LM and with the expected-word grammar: how well each mode separates them."""
+    import numpy as np
+
+    from lane import evaluate as ev
+    from lane.data.espeak import speak
+    from lane.nemo.tinydata import SENTENCES
+
+    asr = ev.Asr()
+    rng = np.random.default_rng(0)
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = [(ev.load_audio(speak(t, Path(tmp) / f"{i}.wav")), t) for i, t in enumerate(SENTENCES[:8])]
+        for mode in ("lm", "jsgf"):
+            sp, rv, nz = [], [], []
+            t0 = time.perf_counter()
+            for (a, sr), text in clips:
+                sp.append(asr.score(a, sr, text, mode)["cer"])
+                rv.append(asr.score(a[::-1].copy(), sr, text, mode)["cer"])
+                nz.append(asr.score(rng.normal(0, 0.1, a.size).astype(np.float32), sr, text, mode)["cer"])
+            s_, r_, n_ = float(np.mean(sp)), float(np.mean(rv)), float(np.mean(nz))
+            out[mode] = {"cer_speech": round(s_, 4), "cer_reversed": round(r_, 4), "cer_noise": round(n_, 4),
+                         "reversed_over_speech": round(r_ / max(s_, 1e-9), 3),
+                         "seconds_per_clip": round((time.perf_counter() - t0) / (3 * len(clips)), 3)}
+    out["sentences"] = len(SENTENCES[:8])
+    return out
 
 
 def bench_production_rtf(threads: int, chars_per_s: float) -> dict[str, Any]:
@@ -231,11 +261,15 @@ def main() -> int:
         result["demo"] = bench_demo_validate(root, args.threads, args.run_id)
         result["demo"]["training_steps"] = json.loads(
             (root / "bundles/demo_voice/voice_bundle/manifest.json").read_text())["training"]["steps"]
+    result["asr_sharpness"] = bench_asr_sharpness()
     if not args.skip_production:
         result["production_size"] = bench_production_rtf(args.threads, args.chars_per_s)
     ratios: dict[str, Any] = {}
     if "production_size" in result:
         ratios["production_rtf_vs_target"] = round(result["production_size"]["rtf"] / 0.05, 3)
+    sh = result["asr_sharpness"]
+    ratios["asr_separation_grammar_vs_lm"] = round(sh["jsgf"]["reversed_over_speech"]
+                                                   / max(sh["lm"]["reversed_over_speech"], 1e-9), 3)
     if "demo" in result:
         modes = result["demo"]["asr_modes"]
         ratios["asr_grammar_vs_lm_cer_ref"] = round(modes["jsgf"]["cer_ref"] / max(modes["lm"]["cer_ref"], 1e-9), 3)

@@ -470,6 +470,9 @@ def validate_stage(st: StageRun, profile: dict[str, Any], *, root: str | os.Path
     st.artifact("validation_metrics", metrics_path)
     vpath = write_validation(bdir, summary)
     st.artifact("bundle_validation", vpath)
+    # manifest.json now carries the validation record: hash it again here, so the ledger's latest
+    # entry for that path matches the file on disk
+    st.artifact("bundle_manifest", bdir / "manifest.json")
     st.stats(**{k: v for k, v in metrics.items() if v is not None},
              validation_ok=ok, validate_wall_s=round(time.monotonic() - t_start, 2), media_items=len(items))
     return summary

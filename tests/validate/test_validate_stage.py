@@ -105,6 +105,10 @@ def test_demo_bundle_end_to_end_demo_passes_production_gates_fail(demo_workspace
     kinds = [i.kind for i in collect(st.run_dir)["validate"]]
     assert kinds.count("audio") == 6 and kinds.count("image") == 6 and kinds.count("table") == 1
     assert {a["kind"] for a in res["artifacts"]} >= {"validation_metrics", "bundle_validation"}
+    import jsonschema
+
+    schema = json.loads((root / "configs/schemas/stage_result.schema.json").read_text())
+    jsonschema.validate(json.loads((st.stage_dir / "result.json").read_text()), schema)
 
     # the production gates on the same measurements
     prod = load_profile("production", root)
