@@ -57,7 +57,9 @@ def decode(path: str | os.PathLike[str], sample_rate: int) -> Decoded:
             if f.frames == 0:
                 raise LaneError("audio_decode_failed", f"{p.name} holds no audio frames")
             rs = soxr.ResampleStream(sr, sample_rate, 1, dtype="float32", quality="HQ") if sr != sample_rate else None
-            parts: list[np.ndarray] = []
+            # one preallocated output (grown only if the header under-counts): no list + concatenate copy
+            out = np.empty(int(np.ceil(f.frames * sample_rate / sr)) + 64, np.float32)
+            n_out = 0
             while True:
                 t0 = time.perf_counter()
                 block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
@@ -69,7 +71,10 @@ def decode(path: str | os.PathLike[str], sample_rate: int) -> Decoded:
                     mono = rs.resample_chunk(mono, last=last)
                     t_res += time.perf_counter() - t1
                 if len(mono):
-                    parts.append(np.ascontiguousarray(mono, dtype=np.float32))
+                    if n_out + len(mono) > len(out):
+                        out = np.resize(out, n_out + len(mono) + sample_rate)
+                    out[n_out:n_out + len(mono)] = mono
+                    n_out += len(mono)
                 if last:
                     break
     except LaneError:
@@ -78,7 +83,7 @@ def decode(path: str | os.PathLike[str], sample_rate: int) -> Decoded:
         if p.suffix.lower() in (".mp3", ".m4a", ".opus"):
             return _decode_librosa(p, sample_rate)
         raise LaneError("audio_decode_failed", f"{p.name}: {str(err).splitlines()[0][:160]}") from None
-    audio = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    audio = out[:n_out]
     if len(audio) == 0:
         raise LaneError("audio_decode_failed", f"{p.name} holds no audio frames")
     if not np.all(np.isfinite(audio)):

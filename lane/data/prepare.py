@@ -233,7 +233,7 @@ def _longform_clips(st: Any, cfg: dict[str, Any], lim: ck.Limits, audio: str, tr
             raise LaneError("metadata_invalid", f"transcript {tp.name} is empty")
     files = longform_files(audio, root)
     target_lufs = float(cfg.get("target_lufs", -23.0))
-    vad = sg.SileroVad()
+    vad = sg.SileroVad(sg.vad_from_manifest(weights_manifest, root))
     segs_by_file: list[tuple[Path, np.ndarray, float, list[sg.Segment]]] = []
     clips: list[_Clip] = []
     failures: list[str] = []

@@ -35,6 +35,24 @@ def vad_model_path() -> Path:
         raise LaneError("config_invalid", "silero-vad is not installed: bash scripts/setup.sh") from None
 
 
+def vad_from_manifest(weights_manifest: str | None, root: Path) -> Path:
+    """The silero-vad ONNX file: the manifest's usable `vad` entry when one is listed (hash and licence
+    checked by lane.weights), else the file inside the installed wheel."""
+    if weights_manifest:
+        from ..reasons import REASONS
+        from ..weights import resolve_weight
+
+        entries = resolve_weight(weights_manifest, root, "vad")
+        usable = [e for e in entries if getattr(e, "usable", False) and e.path is not None]
+        if usable:
+            return Path(str(usable[0].path))
+        if entries:
+            e = entries[0]
+            code = e.state if e.state in REASONS else "weights_file_missing"
+            raise LaneError(code, f"vad weights {e.id}: {e.state}")
+    return vad_model_path()
+
+
 class SileroVad:
     """Speech probability per 32 ms window of 16 kHz audio."""
 
@@ -58,16 +76,24 @@ class SileroVad:
             return np.zeros(0, np.float32)
         n_streams = int(max(1, min(max_streams, n_win // min_stream_windows)))
         per = int(np.ceil(n_win / n_streams))
-        padded = np.zeros((n_streams * per + warmup) * WINDOW, np.float32)
-        padded[warmup * WINDOW: warmup * WINDOW + len(audio16k)] = audio16k
-        windows = padded.reshape(-1, WINDOW)  # window w of the audio is row w + warmup
-        starts = np.arange(n_streams) * per  # first row each stream runs (warm-up included)
+        n_full = len(audio16k) // WINDOW
+        full = audio16k[: n_full * WINDOW].reshape(n_full, WINDOW)  # a view: no copy of the recording
+        tail = np.zeros((1, WINDOW), np.float32)
+        tail[0, : len(audio16k) - n_full * WINDOW] = audio16k[n_full * WINDOW:]
+        starts = np.arange(n_streams) * per - warmup  # first window each stream runs (warm-up included)
+
+        def rows(idx: np.ndarray) -> np.ndarray:
+            batch = np.zeros((len(idx), WINDOW), np.float32)
+            inside = (idx >= 0) & (idx < n_full)
+            batch[inside] = full[idx[inside]]
+            batch[idx == n_full] = tail[0]
+            return batch
         state = np.zeros((2, n_streams, 128), np.float32)
         context = np.zeros((n_streams, CONTEXT), np.float32)
         sr = np.array(VAD_RATE, dtype=np.int64)
         out = np.empty((n_streams, per), np.float32)
         for i in range(per + warmup):
-            chunk = windows[starts + i]
+            chunk = rows(starts + i)
             inp = np.concatenate([context, chunk], axis=1)
             prob, state = self.session.run(None, {"input": inp, "state": state, "sr": sr})
             if i >= warmup:
@@ -81,7 +107,7 @@ def to_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 
     if sample_rate == VAD_RATE:
         return audio.astype(np.float32, copy=False)
-    return soxr.resample(audio, sample_rate, VAD_RATE, quality="LQ").astype(np.float32)
+    return soxr.resample(audio, sample_rate, VAD_RATE, quality="LQ").astype(np.float32, copy=False)
 
 
 def speech_regions(probs: np.ndarray, *, threshold: float = 0.5, min_speech_s: float = 0.25,
