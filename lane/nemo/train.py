@@ -229,7 +229,7 @@ def _lane_callback_class() -> Any:
                 self._flush()
             if trainer.is_global_zero and (step % self.progress_every == 0 or step >= self.total):
                 self.st.progress(step, self.total, f"{self.prefix}training" if self.prefix else "training")
-            if self.every > 0 and step % self.every == 0 and step < self.total:
+            if self.every > 0 and (step % self.every == 0 or step >= self.total):
                 self.save(trainer, step)
 
         def _flush(self) -> None:
