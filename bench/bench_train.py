@@ -212,6 +212,16 @@ def main() -> int:
                    "device": args.device, "repeats": args.repeats,
                    "epoch_steps_repeated": epoch_rep["repeat"] * -(-epoch_rep["rows"] // args.batch),
                    "epoch_steps_short": -(-epoch_short["rows"] // args.batch)},
+        "epoch_overhead": {
+            "cause": ("with ~5 batches an epoch, every epoch end paid: a validation pass (Lightning's default "
+                      "check_val_every_n_epoch=1), dataloader re-creation (worker processes re-spawned when "
+                      "persistent_workers is off), and the epoch-end hooks; NeMo's TTSDataset also recomputes an "
+                      "STFT per item for the alignment prior, which only overlaps with training when workers run"),
+            "fixes_in_lane": ["training manifest repeated so an epoch is >= train.min_epoch_steps batches",
+                              "validation by steps (train.val_every, check_val_every_n_epoch=None), 0 = none",
+                              "persistent_workers=True whenever train.num_workers > 0",
+                              "pitch precomputed by the data stage (no pyin in the dataloader)"],
+        },
         "pitch_prep_s": round(pitch_prep_s, 2),
         "runs": runs,
         "numbers": {
