@@ -152,8 +152,13 @@ def _frame_rms_db(audio: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> n
     n = len(audio) // hop
     if n == 0:
         return np.full(1, -120.0)
-    frames = audio[: n * hop].reshape(n, hop).astype(np.float64)
-    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    frames = audio[: n * hop].reshape(n, hop)  # a view; energies in blocks so no full-length copy is made
+    out = np.empty(n)
+    step = 6000  # frames per block (60 s at 10 ms)
+    for a in range(0, n, step):
+        block = frames[a:a + step]
+        out[a:a + step] = np.einsum("ij,ij->i", block, block, dtype=np.float64) / hop
+    return 10 * np.log10(out + 1e-12)
 
 
 def _split_long(a: float, b: float, db: np.ndarray, max_s: float, min_s: float) -> list[tuple[float, float]]:
