@@ -151,6 +151,28 @@ def bench_asr_sharpness() -> dict[str, Any]:
     return out
 
 
+def _vocoder_rtf(model_cls: Any, hcfg: Any, channels: int, mels: list[Any], opts: Any, tmp: Path,
+                 sr: int) -> dict[str, Any]:
+    import onnxruntime as ort
+    from omegaconf import OmegaConf, open_dict
+
+    cfg = OmegaConf.create(OmegaConf.to_container(hcfg, resolve=False))
+    with open_dict(cfg):
+        cfg.upsample_initial_channel = channels
+    voc = model_cls(cfg=OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))["model"]).eval()
+    n_params = sum(p.numel() for p in voc.generator.parameters())
+    path = tmp / f"vocoder_{channels}.onnx"
+    voc.export(str(path))
+    vs = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    name = vs.get_inputs()[0].name
+    vs.run(None, {name: mels[0]})
+    t = time.perf_counter()
+    n = sum(vs.run(None, {name: m})[0].size for m in mels)
+    wall = time.perf_counter() - t
+    return {"upsample_initial_channel": channels, "generator_params": n_params, "vocoder_s": round(wall, 3),
+            "rtf_vocoder": round(wall / (n / sr), 4)}
+
+
 def bench_production_rtf(threads: int, chars_per_s: float) -> dict[str, Any]:
     import numpy as np
     import onnxruntime as ort
@@ -209,6 +231,7 @@ def bench_production_rtf(threads: int, chars_per_s: float) -> dict[str, Any]:
             return spect, int(nf[0])
 
         t_fp = t_voc = 0.0
+        mels: list[Any] = []
         audio_s = 0.0
         for i, text in enumerate(texts):
             words = normalize_words(text)
@@ -219,13 +242,18 @@ def bench_production_rtf(threads: int, chars_per_s: float) -> dict[str, Any]:
             spect, nf = run_fp(ids, 1.0)
             t_fp += time.perf_counter() - t
             mel = spect[:, :, :nf].astype(np.float32)
+            mels.append(mel)
             if i == 0:
                 vs.run(None, {vs.get_inputs()[0].name: mel})
             t = time.perf_counter()
             audio = vs.run(None, {vs.get_inputs()[0].name: mel})[0]
             t_voc += time.perf_counter() - t
             audio_s += audio.size / sr
-        return {"fastpitch_params": n_params_fp, "hifigan_generator_params": n_params_gen,
+        # the same mels through a smaller generator (HiFi-GAN v2 width: upsample_initial_channel 128)
+        small = _vocoder_rtf(HifiGanModel, hcfg, 128, mels, opts, tmp, sr)
+        return {"hifigan_v2_width": small,
+                "rtf_with_v2_width_vocoder": round((t_fp + small["vocoder_s"]) / audio_s, 4),
+                "fastpitch_params": n_params_fp, "hifigan_generator_params": n_params_gen,
                 "threads": threads, "sentences": len(texts), "audio_s": round(audio_s, 2),
                 "fastpitch_s": round(t_fp, 3), "vocoder_s": round(t_voc, 3),
                 "rtf": round((t_fp + t_voc) / audio_s, 4), "rtf_fastpitch": round(t_fp / audio_s, 4),
