@@ -8,7 +8,8 @@ pitch, ASR, plus checks/writing) on the demo long-form file and on a 30-minute g
 The 30-minute file is made here by concatenating the demo recording (espeak-ng speech) with sox,
 converted to 44.1 kHz stereo FLAC so decode, mix-down and resampling do real work; it is written
 to a temp dir and never committed. Each input runs in a fresh subprocess so its peak RSS
-(getrusage ru_maxrss) is its own. The steps are the same calls prepare_dataset makes
+(getrusage ru_maxrss) is its own; each input runs `--repeat` times (default 2) and the fastest run
+is recorded, with every run's total listed. The steps are the same calls prepare_dataset makes
 (lane.data.audio / segment / checks / pitch / asr). ASR (pocketsphinx) on the 30-minute file is
 timed on its first `--asr-seconds` of segments (default 120 s) and reported as its own x real time.
 Target: >= 100x real time for everything but ASR; peak RSS < 2 GB.
@@ -139,6 +140,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--asr-seconds", type=float, default=120.0)
+    ap.add_argument("--repeat", type=int, default=2, help="runs per input; the fastest is recorded")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--transcript", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "dataprep.json"))
@@ -159,11 +161,18 @@ def main() -> int:
             cmd = [sys.executable, __file__, "--one", str(path), "--asr-seconds", str(asr_s)]
             if tr:
                 cmd += ["--transcript", str(tr)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            results.append(json.loads(out.strip().splitlines()[-1]))
-            print(json.dumps(results[-1], indent=1), file=sys.stderr)
+            runs = []
+            for _ in range(a.repeat):  # the box is shared: keep the fastest run, list every run's total
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                runs.append(json.loads(out.strip().splitlines()[-1]))
+            best = min(runs, key=lambda r: r["total_excl_asr"]["seconds"])
+            best["runs_total_excl_asr_x_rt"] = [r["total_excl_asr"]["x_realtime"] for r in runs]
+            best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
+            results.append(best)
+            print(json.dumps(best, indent=1), file=sys.stderr)
     doc = {"name": "dataprep", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine(),
-           "note": "2-core box shared with other jobs while measured: numbers are noisy (see loadavg_at_start)",
+           "note": "2-core box shared with other jobs while measured: numbers are noisy (see loadavg_at_start, "
+                   "runs_total_excl_asr_x_rt); start-up (imports, ONNX session, decoder) is startup_s, not in totals",
            "target": {"x_realtime_excl_asr": 100, "peak_rss_mb": 2048}, "results": results,
            "ratios": {r["file"]: {"total_excl_asr_x_rt": r["total_excl_asr"]["x_realtime"],
                                   "asr_x_rt": r["asr"]["x_realtime"],

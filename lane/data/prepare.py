@@ -149,7 +149,8 @@ def prepare_dataset(st: Any, profile: dict[str, Any], *, audio: str, transcript:
     st.artifact("dataset_manifest", manifest_path)
     st.stats(n_clips=len(clips), n_kept=len(kept), n_rejected=len(rejected), kept_s=round(kept_s, 2),
              kept_min=round(kept_s / 60, 2), asr_engine=engine_name or "none",
-             **{f"rejected_{k}": v for k, v in by_reason.items()})
+             **{f"rejected_{k}": v for k, v in by_reason.items()},
+             **{f"rejected_s_{k}": v for k, v in rej_s.items()})
 
     if not st.check("dataset_not_empty", len(kept) > 0, f"{len(kept)} of {len(clips)} clips kept"
                     + (f"; rejected: {by_reason}" if by_reason else ""), value=len(kept), threshold=1):
