@@ -25,7 +25,7 @@ def main() -> int:
     if block:
         sys.meta_path.insert(0, _BlockNemo())
     sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import tiny_profile
+    from nemo_helpers import tiny_profile
 
     from lane.nemo import train_voice
     from lane.reasons import LaneError

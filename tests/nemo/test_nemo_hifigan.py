@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from conftest import tiny_profile
+from nemo_helpers import tiny_profile
 
 from lane.stage import StageRun
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TINY_MODEL, make_root, tiny_profile, weights_manifest
+from nemo_helpers import TINY_MODEL, make_root, tiny_profile, weights_manifest
 
 from lane.reasons import LaneError
 from lane.stage import StageRun
