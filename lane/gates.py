@@ -4,7 +4,8 @@
     first_fail        the result's first failing check (or a gate-level reason)
     certificate_hash  sha256(canonical_json({run_id, stage, checks, artifacts: [{kind, path, sha256}]}))
     integrity_ok      every artifact file re-hashed on disk (path relative to the workspace root)
-                      still has the recorded sha256, so the certificate recomputed from disk is the same
+                      still has the recorded sha256 (or, for a file a later stage of the same run
+                      rewrote and certified again, that later stage's sha256)
 
 The same `certificate_hash` function is what `lane ledger verify` recomputes from a ledger entry.
 """
@@ -60,8 +61,13 @@ def resolve_artifact(path: str, root: str | os.PathLike[str]) -> Path:
     return p if p.is_absolute() else Path(root) / p
 
 
-def artifact_problems(artifacts: Sequence[Mapping[str, Any]], root: str | os.PathLike[str]) -> list[str]:
-    """One line per artifact whose file is missing or whose sha256 changed."""
+def artifact_problems(artifacts: Sequence[Mapping[str, Any]], root: str | os.PathLike[str],
+                      superseded: Mapping[str, str] | None = None) -> list[str]:
+    """One line per artifact whose file is missing or whose sha256 changed.
+
+    `superseded` maps a path to the hash a later stage of the same run certified for it (the validate
+    stage rewrites the bundle manifest that export certified); such a file is checked against that
+    later hash, the same rule `lane ledger verify` applies across entries."""
     problems: list[str] = []
     for a in artifacts:
         path = resolve_artifact(str(a.get("path", "")), root)
@@ -69,25 +75,34 @@ def artifact_problems(artifacts: Sequence[Mapping[str, Any]], root: str | os.Pat
             problems.append(f"artifact missing: {a.get('path')}")
             continue
         digest = sha256_file(path)
-        if digest != a.get("sha256"):
-            problems.append(f"artifact changed: {a.get('path')} (recorded {str(a.get('sha256'))[:12]}, "
+        expected = (superseded or {}).get(str(a.get("path")), a.get("sha256"))
+        if digest != expected:
+            problems.append(f"artifact changed: {a.get('path')} (recorded {str(expected)[:12]}, "
                             f"on disk {digest[:12]})")
     return problems
 
 
-def evaluate(result: Mapping[str, Any], root: str | os.PathLike[str]) -> GateResult:
-    """Gate one stage result (as written to runs/<run_id>/<stage>/result.json)."""
+def later_hashes(results: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """path -> sha256 as certified by the last of `results` (later stages of one run) that names it."""
+    out: dict[str, str] = {}
+    for res in results:
+        for a in res.get("artifacts") or []:
+            out[str(a.get("path", ""))] = str(a.get("sha256", ""))
+    return out
+
+
+def evaluate(result: Mapping[str, Any], root: str | os.PathLike[str],
+             superseded: Mapping[str, str] | None = None) -> GateResult:
+    """Gate one stage result (as written to runs/<run_id>/<stage>/result.json).
+
+    The certificate is always computed from the recorded hashes; integrity re-hashes the files on
+    disk against them, or against a later stage's hash for paths in `superseded`."""
     run_id, stage = str(result.get("run_id", "")), str(result.get("stage", ""))
     checks = list(result.get("checks") or [])
     artifacts = list(result.get("artifacts") or [])
     cert = certificate_hash(run_id, stage, checks, artifacts)
-    problems = artifact_problems(artifacts, root)
-    # Recompute the certificate from what is on disk now: equal iff every artifact hash still holds.
-    on_disk = []
-    for a in artifacts:
-        path = resolve_artifact(str(a.get("path", "")), root)
-        on_disk.append({**a, "sha256": sha256_file(path) if path.is_file() else ""})
-    integrity_ok = certificate_hash(run_id, stage, checks, on_disk) == cert and not problems
+    problems = artifact_problems(artifacts, root, superseded)
+    integrity_ok = not problems
     status = result.get("status")
     first_fail = result.get("first_fail")
     if status in PASSING_STATUSES and integrity_ok:

@@ -134,7 +134,7 @@ def _media(run_dir: Path) -> list[dict[str, Any]]:
 
 def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
     """Everything the templates show, from the run directory alone."""
-    from .gates import evaluate
+    from .gates import evaluate, later_hashes
 
     rootp = Path(root).resolve()
     run_dir = rootp / "runs" / run_id
@@ -157,8 +157,11 @@ def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
         if records and name not in records:
             res = None  # left over from an earlier attempt of this run: not evidence for this one
         results[name] = res
+    for i, name in enumerate(stage_names):
+        res = results[name]
         rec = records.get(name) or {}
-        gate = evaluate(res, rootp).as_dict() if res is not None else None
+        later = later_hashes([r for r in (results[n] for n in stage_names[i + 1:]) if r is not None])
+        gate = evaluate(res, rootp, later).as_dict() if res is not None else None
         if gate is not None and rec.get("verdict") == "FAIL":
             gate["verdict"] = "FAIL"  # the runner failed it (e.g. the notebook raised after writing a result)
         if rec or res is not None:

@@ -38,7 +38,7 @@ from typing import Any, TextIO
 from . import protocol
 from .config import Settings
 from .fsutil import atomic_write_json, canonical_json, read_json, rel, sha256_bytes, sha256_file
-from .gates import FAIL, GateResult, certificate_hash
+from .gates import FAIL, PASS, GateResult, certificate_hash
 from .reasons import EXIT_BLOCKED, REASONS, LaneError, exit_code
 from .stage import new_run_id, now_iso, result_path
 from .status import OrchestratorLog, train_status_path, write_train_status
@@ -356,6 +356,13 @@ def _running_cell(output_nb: Path) -> str:
     return label
 
 
+KERNEL_START_ATTEMPTS = 3
+
+
+def _died_at_start(exc: BaseException) -> bool:
+    return "before replying to kernel_info" in str(exc)  # jupyter_client raises a RuntimeError with this text
+
+
 def classify_exception(exc: BaseException, output_nb: Path, timeout_s: int) -> tuple[str, str]:
     """(reason, detail) for an exception out of papermill.execute_notebook."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -475,9 +482,12 @@ class _Run:
         res, _ = load_result(self.run_dir, stage, self.root)
         if res is None:
             return None
-        from .gates import evaluate
+        from .gates import evaluate, later_hashes
 
-        gate = evaluate(res, self.root)
+        stages = list(self.settings.stages)
+        later = [r for r in (load_result(self.run_dir, n, self.root)[0] for n in stages[stages.index(stage) + 1:])
+                 if r is not None]
+        gate = evaluate(res, self.root, later_hashes(later))
         if not gate.passed:
             return None
         prev = stored.get("stage_record", {})
@@ -501,7 +511,7 @@ class _Run:
         if skipped is not None:
             self.say(f"runner: stage {stage}: skipped (unchanged since PASS, certificate {skipped['certificate_hash'][:12]})")
             res, _ = load_result(self.run_dir, stage, self.root)
-            return skipped, evaluate(res or {}, self.root), res
+            return skipped, GateResult(PASS, None, skipped["certificate_hash"], True), res
 
         nb_out = self.run_dir / f"{stage}.ipynb"
         res_file = result_path(self.run_dir, stage)
@@ -515,12 +525,23 @@ class _Run:
         exc_reason: tuple[str, str] | None = None
         t0 = time.monotonic()
         try:
-            with _env(PYTHONUNBUFFERED="1"), _quiet_papermill():
-                pm.execute_notebook(
-                    str(nb_in), str(nb_out), parameters=params, kernel_name=self.kernel,
-                    progress_bar=False, log_output=False, stdout_file=out, stderr_file=err,
-                    execution_timeout=int(self.settings.cell_timeout_s), start_timeout=180,
-                    cwd=str(self.root), request_save_on_cell_execute=True)
+            for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+                try:
+                    with _env(PYTHONUNBUFFERED="1"), _quiet_papermill():
+                        pm.execute_notebook(
+                            str(nb_in), str(nb_out), parameters=params, kernel_name=self.kernel,
+                            progress_bar=False, log_output=False, stdout_file=out, stderr_file=err,
+                            execution_timeout=int(self.settings.cell_timeout_s), start_timeout=180,
+                            cwd=str(self.root), request_save_on_cell_execute=True)
+                    break
+                except Exception as exc:
+                    # jupyter_client picks free ports and then binds them; runs starting kernels at the
+                    # same moment can race for a port, and that kernel dies before running any cell.
+                    # Nothing has executed yet, so starting it again is safe.
+                    if attempt == KERNEL_START_ATTEMPTS or not _died_at_start(exc):
+                        raise
+                    self.say(f"runner: stage {stage}: kernel died while starting ({exc}); "
+                             f"retrying ({attempt + 1}/{KERNEL_START_ATTEMPTS})")
         except KeyboardInterrupt:
             out.drain()
             err.drain()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lane.fsutil import canonical_json, sha256_bytes, sha256_file
-from lane.gates import certificate_hash, evaluate
+from lane.gates import certificate_hash, evaluate, later_hashes
 
 
 def _result(root: Path, status: str = "done", first_fail: str | None = None) -> dict[str, Any]:
@@ -51,3 +51,19 @@ def test_changed_or_missing_artifact_breaks_integrity(tmp_path: Path) -> None:
     assert not gate.integrity_ok and gate.problems == ["artifact missing: runs/r1/verify/manifest.json"]
     # the certificate itself is from the recorded result, so it does not move with the file
     assert gate.certificate_hash == certificate_hash("r1", "verify", r["checks"], r["artifacts"])
+
+
+def test_file_rewritten_by_a_later_stage_is_checked_against_its_later_hash(tmp_path: Path) -> None:
+    """Export certifies the bundle manifest; validate rewrites it (validation section) and certifies it
+    again. Export's integrity then holds against validate's hash, and only against that hash."""
+    export = _result(tmp_path)
+    art = tmp_path / export["artifacts"][0]["path"]
+    art.write_text('{"clips": 3, "validation": {"ok": true}}\n')
+    validate = {**export, "stage": "validate",
+                "artifacts": [{**export["artifacts"][0], "sha256": sha256_file(art)}]}
+    assert not evaluate(export, tmp_path).integrity_ok  # on its own, the rewrite is a change
+    gate = evaluate(export, tmp_path, later_hashes([validate]))
+    assert gate.verdict == "PASS" and gate.integrity_ok
+    art.write_text('{"clips": 4}\n')  # tampering after validate still shows
+    gate = evaluate(export, tmp_path, later_hashes([validate]))
+    assert gate.verdict == "FAIL" and not gate.integrity_ok and gate.first_fail == "artifact_integrity"
