@@ -31,20 +31,20 @@ def _fail(err: LaneError) -> None:
 
 @app.command()
 def run(
-    backend: Annotated[str | None, typer.Option(help="local | local_docker | managed_job  [env TRAIN_BACKEND]")] = None,
-    lane: Annotated[str | None, typer.Option("--lane", help="Lane id from configs/lanes/  [env TRAIN_LANE]")] = None,
-    audio: Annotated[str | None, typer.Option(help="Recording, folder, LJSpeech dir or NeMo manifest  [env AUDIO_PATH]")] = None,
+    backend: Annotated[str | None, typer.Option(help="local | local_docker | managed_job (env TRAIN_BACKEND)")] = None,
+    lane: Annotated[str | None, typer.Option("--lane", help="Lane id from configs/lanes/ (env TRAIN_LANE)")] = None,
+    audio: Annotated[str | None, typer.Option(help="Recording, folder, LJSpeech dir or NeMo manifest (env AUDIO_PATH)")] = None,
     transcript: Annotated[str | None, typer.Option(help="Plain-text transcript of the recording(s)")] = None,
     input_format: Annotated[str | None, typer.Option(help="auto | longform | longform_transcript | ljspeech | nemo_manifest")] = None,
-    profile: Annotated[str | None, typer.Option(help="Profile from configs/profiles/ (demo, production)  [env LANE_PROFILE]")] = None,
-    expected_head: Annotated[str | None, typer.Option(help="Required git HEAD sha  [env EXPECTED_HEAD]")] = None,
-    voice_profile_id: Annotated[str | None, typer.Option(help="Bundle id under bundles/  [env VOICE_PROFILE_ID]")] = None,
+    profile: Annotated[str | None, typer.Option(help="Profile from configs/profiles/ (demo, production) (env LANE_PROFILE)")] = None,
+    expected_head: Annotated[str | None, typer.Option(help="Required git HEAD sha (env EXPECTED_HEAD)")] = None,
+    voice_profile_id: Annotated[str | None, typer.Option(help="Bundle id under bundles/ (env VOICE_PROFILE_ID)")] = None,
     weights_manifest: Annotated[str | None, typer.Option(help="Weights manifest JSON")] = None,
     stages: Annotated[str | None, typer.Option(help="Comma-separated subset of verify,train,export,validate")] = None,
     cell_timeout_s: Annotated[int | None, typer.Option(help="Per-cell timeout in seconds")] = None,
     allow_from_scratch: Annotated[bool | None, typer.Option("--allow-from-scratch", help="Production without base weights (not promotable)")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume RUN_ID from its first stage that did not pass")] = None,
-    config: Annotated[Path | None, typer.Option(help="Config file (default configs/lane.yaml)  [env LANE_CONFIG]")] = None,
+    config: Annotated[Path | None, typer.Option(help="Config file (default configs/lane.yaml) (env LANE_CONFIG)")] = None,
     root: RootOpt = Path("."),
 ) -> None:
     """Run the lane end to end (or resume a run) and print the \\[tts-prod] status line."""
