@@ -94,11 +94,13 @@ def align_transcript(transcript: str, hyps: list[list[str]]) -> list[SegmentText
     pairs = edit_alignment(flat, keys)
     seg_of_key: list[int | None] = [None] * len(keys)
     match = [0] * len(hyps)
+    heard = [False] * len(keys)  # a content word of the transcript matched an identical ASR word
     for hi, rj in pairs:
         if hi is not None and rj is not None:
             seg_of_key[rj] = seg_of_hyp[hi]
             if flat[hi] == keys[rj]:
                 match[seg_of_hyp[hi]] += 1
+                heard[rj] = len(keys[rj]) >= 4  # content words only: "the", "a", "of" are heard everywhere
     # unaligned transcript words: join the previous segment unless a sentence ends in the gap
     last: int | None = None
     j = 0
@@ -122,6 +124,7 @@ def align_transcript(transcript: str, hyps: list[list[str]]) -> list[SegmentText
             target = last if (q < split or nxt is None) else nxt
             seg_of_key[q] = target if target is not None else nxt
         j = k
+    _snap_to_sentences(seg_of_key, tokens, tok_of_key, len(hyps), heard)
     seg_tokens: list[list[int]] = [[] for _ in hyps]
     for q, sk in enumerate(seg_of_key):
         if sk is not None and (not seg_tokens[sk] or seg_tokens[sk][-1] != tok_of_key[q]):
@@ -133,3 +136,40 @@ def align_transcript(transcript: str, hyps: list[list[str]]) -> list[SegmentText
         out.append(SegmentText(" ".join(tokens[t] for t in seg_tokens[s]), match[s] / denom if denom else 0.0,
                                len(ws), ref_n, match[s]))
     return out
+
+
+def _snap_to_sentences(seg_of_key: list[int | None], tokens: list[str], tok_of_key: list[int], n_segs: int,
+                       heard: list[bool], reach: int = 6) -> None:
+    """Move a boundary between two segments to a sentence end at most `reach` words away, when no
+    content word moved was heard (matched by the ASR) in the segment it leaves.
+
+    Segments are cut at pauses, and in read speech the pauses that end clips are mostly sentence
+    ends; misrecognised words next to a boundary often land on the wrong side of it."""
+    keys_of: list[list[int]] = [[] for _ in range(n_segs)]
+    for q, sk in enumerate(seg_of_key):
+        if sk is not None:
+            keys_of[sk].append(q)
+
+    def ends_sentence(q: int) -> bool:
+        last_of_token = q + 1 >= len(tok_of_key) or tok_of_key[q + 1] != tok_of_key[q]
+        return last_of_token and bool(_ENDS.search(tokens[tok_of_key[q]]))
+
+    for s in range(n_segs - 1):
+        a, b = keys_of[s], keys_of[s + 1]
+        if not a or not b or ends_sentence(a[-1]):
+            continue
+        back = next((i for i in range(len(a) - 2, max(len(a) - 2 - reach, -1), -1) if ends_sentence(a[i])), None)
+        if back is not None and not any(heard[q] for q in a[back + 1:]):
+            # "... blue. A cold" | "wind blew ...": move "A cold" forward
+            moved, keys_of[s] = a[back + 1:], a[: back + 1]
+            keys_of[s + 1] = moved + b
+            for q in moved:
+                seg_of_key[q] = s + 1
+            continue
+        fwd = next((i for i in range(min(reach, len(b) - 1)) if ends_sentence(b[i])), None)
+        if fwd is not None and not any(heard[q] for q in b[: fwd + 1]):
+            # "... the old" | "days. We shared ...": move "days." back
+            moved, keys_of[s + 1] = b[: fwd + 1], b[fwd + 1:]
+            keys_of[s] = a + moved
+            for q in moved:
+                seg_of_key[q] = s
