@@ -87,13 +87,15 @@ def test_six_channel_and_8khz_recordings_are_handled(bad, key, longform, run_pre
         assert res.n_kept >= 6
 
 
-@pytest.mark.parametrize("channels,rate", [(6, 22050), (1, 8000), (2, 44100)])
-def test_six_channel_and_8khz_clips_are_kept(ljspeech, tmp_path, channels, rate, run_prepare):
+@pytest.mark.parametrize("channels,rate,encoding", [(6, 22050, ["-b", "24"]), (1, 8000, ["-b", "16"]),
+                                                    (2, 44100, ["-b", "24"]), (2, 48000, ["-e", "floating-point", "-b", "32"])])
+def test_six_channel_and_8khz_clips_are_kept(ljspeech, tmp_path, channels, rate, encoding, run_prepare):
+    """Any rate, channel count and sample format (16/24-bit, 32-bit float) is decoded and kept."""
     folder = tmp_path / "lj_odd"
     shutil.copytree(ljspeech, folder)
     for wav in (folder / "wavs").glob("*.wav"):
         tmp = wav.with_suffix(".tmp.wav")
-        sox([str(wav), "-r", str(rate), "-c", str(channels), "-b", "24", str(tmp)])
+        sox([str(wav), "-r", str(rate), "-c", str(channels), *encoding, str(tmp)])
         tmp.replace(wav)
     res, _ = run_prepare(folder)
     assert res.n_kept == 6 and res.rejected_by_reason == {}
