@@ -6,7 +6,7 @@
 - data/demo/longform.flac + longform.txt: one en-us voice reading 44 distinct sentences with natural
   pauses of 0.3-1.2 s (seeded), 16 kHz mono 16-bit FLAC, about three minutes;
 - data/demo/ljspeech/: metadata.csv (id|text|normalized_text) + wavs/, six clips;
-- data/eval/impostor.flac: about 20 s of a different espeak-ng voice (en-gb-scotland), for the
+- data/eval/impostor.flac: about 20 s of a different espeak-ng voice (en-us+f3, a female variant), for the
   speaker-similarity baseline in validate.
 
 Same espeak-ng/sox versions -> byte-identical files; the whole set stays under 5 MB.
@@ -119,7 +119,7 @@ def make(out_root: Path) -> None:
 
         ev = out_root / "data" / "eval"
         ev.mkdir(parents=True, exist_ok=True)
-        iparts = [speak(s, t / f"i{i}.wav", voice="en-gb-scotland", rate_wpm=160, pitch=35, sample_rate=RATE,
+        iparts = [speak(s, t / f"i{i}.wav", voice="en-us+f3", rate_wpm=160, pitch=35, sample_rate=RATE,
                         gap_ms=int(rng.uniform(300, 800))) for i, s in enumerate(IMPOSTOR)]
         concat(iparts, ev / "impostor.flac")
         (ev / "impostor.txt").write_text("\n".join(IMPOSTOR) + "\n", encoding="utf-8")
