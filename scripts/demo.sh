@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+export PYTHONUNBUFFERED=1
 [ -f data/demo/longform.flac ] || .venv/bin/python scripts/make_demo_data.py
 set +e
 .venv/bin/lane run --profile demo --audio data/demo/longform.flac --transcript data/demo/longform.txt "$@"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+export PYTHONUNBUFFERED=1
 .venv/bin/ruff check lane tests bench scripts
 .venv/bin/mypy lane
 .venv/bin/python -m pytest "$@"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import STAGES, make_workspace
+from core_helpers import STAGES, make_workspace
 
 from lane import ledger
 from lane.fsutil import read_json
@@ -130,7 +130,7 @@ def test_output_streams_while_the_cell_runs(workspace: Path) -> None:
     """A PROGRESS line printed before a 3 s sleep reaches the orchestrator log before the cell ends."""
     import time
 
-    from conftest import fixture_nb
+    from core_helpers import fixture_nb
 
     from lane.config import Settings
     from lane.runner import execute_run

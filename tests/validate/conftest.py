@@ -5,13 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Please call Stella and ask her to bring these things with her from the store.",
-    "She sells sea shells by the sea shore on a sunny afternoon.",
-    "Is it going to rain tomorrow morning?",
-]
+from validate_helpers import SENTENCES
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import SENTENCES
+from validate_helpers import SENTENCES
 
 from lane import evaluate as ev
 
