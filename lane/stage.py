@@ -40,6 +40,13 @@ def new_run_id(prefix: str = "") -> str:
     return f"{prefix}{stamp}-{os.urandom(3).hex()}"
 
 
+def latest_run_id(root: str | os.PathLike[str], with_stage: str) -> str | None:
+    """The newest run under root/runs whose `with_stage` wrote a result: what a notebook opened by
+    hand continues from (e.g. export after a `lane run --stages verify,train`)."""
+    runs = [p.parent.parent for p in (Path(root) / "runs").glob(f"*/{with_stage}/result.json")]
+    return max(runs, key=lambda p: p.stat().st_mtime).name if runs else None
+
+
 def result_path(run_dir: str | os.PathLike[str], stage: str) -> Path:
     return Path(run_dir) / stage / "result.json"
 
