@@ -361,6 +361,8 @@ def build_bundle(st: Any, profile: dict[str, Any], *, run_dir: str | os.PathLike
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     st.artifact("voice_bundle_manifest", final / "manifest.json")
+    for name in manifest["files"]:  # every shipped file is certified too, so the ledger sees a swapped model
+        st.artifact("bundle_file", final / name)
     st.stats(bundle_bytes=sum(int(f["bytes"]) for f in manifest["files"].values()),
              onnx_max_abs_diff=check["max_abs_diff"])
     return final

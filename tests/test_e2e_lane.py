@@ -1,0 +1,140 @@
+"""The README's demo command end to end, through the real CLI in a subprocess: `lane run` on the
+embedded demo data with the four real notebooks under papermill (real kernel), real data preparation,
+real NeMo FastPitch training, ONNX export, validation, ledger, report; then the bundle served over a
+real HTTP server on loopback.
+
+The one difference from `bash scripts/demo.sh` is a profile that extends `demo` and trains fewer
+steps, because CI has two cores. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.request
+import wave
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CI_PROFILE = """\
+# The demo profile with fewer training steps (tests/test_e2e_lane.py).
+extends: demo
+train:
+  checkpoint_every: 20
+  fastpitch:
+    max_steps: 40
+"""
+
+
+def _lane(root: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for var in ("TRAIN_BACKEND", "TRAIN_LANE", "AUDIO_PATH", "EXPECTED_HEAD", "VOICE_PROFILE_ID", "LANE_PROFILE",
+                "LANE_CONFIG"):
+        env.pop(var, None)
+    return subprocess.run([sys.executable, "-m", "lane", *args, "--root", str(root)], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    root = tmp_path_factory.mktemp("e2e")
+    for name in ("configs", "notebooks", "data/demo", "data/eval"):
+        shutil.copytree(REPO / name, root / name)
+    (root / "configs" / "profiles" / "ci_demo.yaml").write_text(CI_PROFILE, encoding="utf-8")
+    proc = _lane(root, "run", "--profile", "ci_demo", "--voice-profile-id", "e2e_voice")
+    return root, proc
+
+
+def test_demo_lane_completes_every_stage(demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    root, proc = demo_run
+    tail = proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, tail
+    last = [ln for ln in proc.stdout.splitlines() if ln.startswith("[tts-prod]")][-1]
+    assert last.startswith("[tts-prod] status=completed reason=ok run_id="), last
+    for kind in ("PROGRESS stage=train", "STATS stage=train", "ARTIFACT stage=export kind=voice_bundle_manifest"):
+        assert kind in proc.stdout, kind
+
+    status = json.loads((root / "artifacts" / "train_status.tts_prod_train_nemo.json").read_text())
+    assert status["status"] == "completed" and status["reason"] == "ok"
+    assert [s for s in ("verify", "train", "export", "validate") if status["stages"][s]["verdict"] != "PASS"] == []
+    assert status["bundle_path"] and "e2e_voice" in status["bundle_path"]
+
+    dataset = json.loads((root / "artifacts" / "dataset_manifest.tts_prod_train_nemo.json").read_text())
+    kept = [c for c in dataset["clips"] if c.get("kept")]
+    assert len(kept) >= 20, "the demo recording should yield most of its sentences as clips"
+    log = (root / "artifacts" / "voice_train_prod.orchestrator.log").read_text()
+    assert last in log
+
+
+def test_demo_bundle_validates_and_report_is_no_go_only_for_promotability(
+        demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    from lane.bundle import validate_voice_bundle
+
+    root, proc = demo_run
+    bundle = root / "bundles" / "e2e_voice" / "voice_bundle"
+    check = validate_voice_bundle(bundle)
+    assert check.ok, check.problems
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["bundle_version"] == "voice_bundle/1"
+    assert manifest["validation"], "validate must record its metrics in the bundle"
+
+    run_id = proc.stdout.split("run_id=")[-1].split()[0]
+    report = (root / "reports" / f"readiness-{run_id}.md").read_text()
+    assert "NO-GO" in report and "lane_not_promotable" in report
+    html = (root / "reports" / f"readiness-{run_id}.html").read_text()
+    assert "<audio" in html and "data:image/png;base64," in html
+
+    verify = _lane(root, "ledger", "verify", timeout=120)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_served_bundle_speaks_wav_over_loopback(demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    from lane.serve import make_server
+
+    root, _ = demo_run
+    server = make_server(root / "bundles" / "e2e_voice" / "voice_bundle", port=0, root=root)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        health = json.loads(urllib.request.urlopen(f"{base}/healthz", timeout=30).read())
+        assert health == {"status": "ok", "voice": "e2e_voice"}
+        req = urllib.request.Request(f"{base}/api/voice/speak", data=json.dumps({"text": "Hello from the lane."}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        resp = urllib.request.urlopen(req, timeout=120)
+        assert resp.headers["Content-Type"] == "audio/wav"
+        with wave.open(BytesIO(resp.read())) as w:
+            assert w.getnchannels() == 1 and w.getframerate() == 22050
+            assert w.getnframes() / w.getframerate() > 0.3
+        bad = urllib.request.Request(f"{base}/api/voice/speak", data=b'{"text": ""}',
+                                     headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(bad, timeout=30)
+        assert err.value.code == 400 and json.loads(err.value.read())["error"] == "empty_text"
+        status = json.loads(urllib.request.urlopen(f"{base}/api/train/status?lane=tts_prod_train_nemo", timeout=30).read())
+        assert status["status"] == "completed"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_tampering_with_the_shipped_bundle_is_caught(demo_run: tuple[Path, subprocess.CompletedProcess[str]],
+                                                     tmp_path: Path) -> None:
+    """Runs last in this module: it edits a copy, never the shared run."""
+    from lane.bundle import validate_voice_bundle
+
+    root, _ = demo_run
+    copy = tmp_path / "ws"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("*.ipynb", "*.html"))
+    onnx = next((copy / "bundles" / "e2e_voice" / "voice_bundle").glob("*.onnx"))
+    onnx.write_bytes(onnx.read_bytes()[:-16] + b"\0" * 16)
+    assert not validate_voice_bundle(onnx.parent).ok
+    verify = _lane(copy, "ledger", "verify", timeout=120)
+    assert verify.returncode == 5, verify.stdout + verify.stderr
