@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import machine
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -54,23 +54,6 @@ def _notebook(path: Path) -> Path:
     return path
 
 
-def machine() -> dict[str, object]:
-    import papermill
-
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "papermill": papermill.__version__,
-            "load_avg_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-            "note": ("quiet machine at start (1-min load below 1)" if os.getloadavg()[0] < 1.0 else
-                     "shared CPU (other jobs running): numbers are noisy; rerun on a quiet machine")}
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
@@ -79,12 +62,14 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "runner_overhead.json")
     args = ap.parse_args()
 
+    import papermill
+
     from lane.config import Settings
     from lane.runner import execute_run
     from lane.stage import StageRun
     from lane.status import OrchestratorLog
 
-    info = machine()
+    info = machine(papermill=papermill.__version__)
     work = Path(tempfile.mkdtemp(prefix="bench-runner-"))
     try:
         shutil.copytree(REPO / "configs", work / "configs")

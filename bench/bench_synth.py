@@ -59,7 +59,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "synth_cpu.json"))
     args = ap.parse_args()
-    from bench_train import machine
+    from benchlib import machine
 
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     bundle = Path(args.bundle) if args.bundle else tiny_bundle(Path(tempfile.mkdtemp(prefix="bench_synth_")))

@@ -23,8 +23,6 @@ import contextlib
 import datetime as dt
 import io
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -32,32 +30,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchlib import machine
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TINY = {"d_model": 64, "n_layer_enc": 2, "n_layer_dec": 2, "d_head": 32, "d_inner": 128, "predictor_filter": 64,
         "warmup_steps": 50, "lr": 2.0e-3}
 
-
-def machine() -> dict[str, Any]:
-    cpu = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    out: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
-                           "cpu_count": os.cpu_count(), "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
-    try:
-        import torch
-
-        out["torch"] = torch.__version__
-        out["torch_threads"] = torch.get_num_threads()
-        if torch.cuda.is_available():
-            out["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    return out
 
 
 def timer_callback() -> Any:
