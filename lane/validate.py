@@ -77,23 +77,17 @@ class Pair:
 
 # ------------------------------------------------------------------------------------ inputs
 def read_heldout(path: str | os.PathLike[str], limit: int) -> list[dict[str, Any]]:
-    """Rows of a NeMo JSON-lines manifest (audio_filepath, text, duration), the first `limit`."""
-    rows: list[dict[str, Any]] = []
+    """Rows of a NeMo JSON-lines manifest (audio_filepath, text), the first `limit`; the data
+    stage's parser (lane.data.inputs.read_nemo_manifest) reads it."""
+    from .data.inputs import read_nemo_manifest
+
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        if not Path(path).read_text(encoding="utf-8").strip():
+            return []  # an empty held-out split: the caller reports the checks as not evaluated
+        clips = read_nemo_manifest(Path(path))
     except OSError as exc:
         raise LaneError("not_evaluated", f"held-out manifest {path} unreadable: {exc}") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            rows.append({"audio_filepath": str(row["audio_filepath"]), "text": str(row["text"])})
-        except (ValueError, KeyError, TypeError):
-            raise LaneError("metadata_invalid", f"{path}:{n}: not a NeMo manifest row") from None
-        if len(rows) >= limit:
-            break
-    return rows
+    return [{"audio_filepath": str(c.path), "text": c.text} for c in clips[:limit]]
 
 
 def read_sentences(path: str | os.PathLike[str]) -> list[str]:

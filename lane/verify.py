@@ -25,7 +25,6 @@ result carries a precise reason while the report still shows all checks.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -160,22 +159,13 @@ def _iter_audio_files(directory: Path) -> Iterator[Path]:
 
 
 def _manifest_audio(path: Path) -> list[Path]:
-    """Audio paths named by a NeMo manifest (.json/.jsonl, one JSON object per line)."""
-    out: list[Path] = []
+    """Audio paths named by a NeMo manifest (.json/.jsonl), read by the data stage's own parser."""
+    from .data.inputs import read_nemo_manifest
+
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        return [clip.path for clip in read_nemo_manifest(path)]
+    except OSError as exc:
         raise LaneError("missing_audio_path", f"{path}: unreadable manifest ({exc})") from None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            audio = Path(row["audio_filepath"])
-        except (ValueError, KeyError, TypeError):
-            raise LaneError("metadata_invalid", f"{path}:{n}: not a NeMo manifest line with audio_filepath") from None
-        out.append(audio if audio.is_absolute() else path.parent / audio)
-    return out
 
 
 def inspect_audio(audio: str | os.PathLike[str] | None, root: str | os.PathLike[str] = ".",
