@@ -46,7 +46,7 @@ def _notebook(path: Path) -> Path:
     p.metadata["tags"] = ["parameters"]
     nb.cells = [p, new_code_cell(
         f"import sys\nsys.path.insert(0, {str(BENCH)!r})\nfrom bench_runner import stage_body\n"
-        "from lane.stage import StageRun\n"
+        "from lane.core.stage import StageRun\n"
         "st = StageRun.open(stage, root=root, run_id=run_id, run_dir=run_dir, lane=lane)\n"
         "stage_body(st, root)\nst.finish()")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -64,10 +64,10 @@ def main() -> int:
 
     import papermill
 
-    from lane.config import Settings
+    from lane.core.config import Settings
+    from lane.core.stage import StageRun
+    from lane.core.status import OrchestratorLog
     from lane.runner import execute_run
-    from lane.stage import StageRun
-    from lane.status import OrchestratorLog
 
     info = machine(papermill=papermill.__version__)
     work = Path(tempfile.mkdtemp(prefix="bench-runner-"))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""ONNX synthesis speed of a voice bundle (lane.synth.OnnxVoice, onnxruntime on CPU, no NeMo):
+"""ONNX synthesis speed of a voice bundle (lane.bundle.voice.OnnxVoice, onnxruntime on CPU, no NeMo):
 real-time factor (synthesis wall / audio seconds) of FastPitch alone and with the vocoder.
 
     .venv/bin/python bench/bench_synth.py --bundle bundles/<id>/voice_bundle
@@ -36,10 +36,10 @@ def tiny_bundle(work: Path) -> Path:
     import copy
 
     from lane.bundle import build_bundle
-    from lane.config import load_profile
+    from lane.core.config import load_profile
+    from lane.core.stage import StageRun
     from lane.nemo import train_voice
     from lane.nemo.tinydata import make_tiny_dataset
-    from lane.stage import StageRun
 
     ds = make_tiny_dataset(work / "data", n=8)
     prof = copy.deepcopy(load_profile("demo", ROOT))
@@ -63,7 +63,7 @@ def main() -> int:
 
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     bundle = Path(args.bundle) if args.bundle else tiny_bundle(Path(tempfile.mkdtemp(prefix="bench_synth_")))
-    from lane.synth import OnnxVoice
+    from lane.bundle.voice import OnnxVoice
 
     voice = OnnxVoice(bundle)
     voice.synthesize("warm up")

@@ -97,8 +97,8 @@ def bare_run(settings: dict[str, Any], cfg: Any, steps: int) -> dict[str, float]
 
 
 def lane_run(settings: dict[str, Any], cfg: Any, steps: int, out_dir: Path) -> dict[str, float]:
+    from lane.core.stage import StageRun
     from lane.nemo.train import run_fastpitch
-    from lane.stage import StageRun
 
     st = StageRun.open("train", root=out_dir, run_id=f"bench-{time.time_ns()}")
     timer = timer_callback()
@@ -138,7 +138,7 @@ def main() -> int:
     pitch_prep_s = time.perf_counter() - t0
     audio_s = sum(json.loads(x)["duration"] for x in Path(ds.train_manifest).read_text().splitlines())
 
-    from lane.config import load_profile
+    from lane.core.config import load_profile
     from lane.nemo.train import fastpitch_config, train_settings
 
     prof = load_profile("demo", ROOT)

@@ -45,11 +45,11 @@ sys.path.insert(0, str(REPO))
 
 def build_demo(root: Path, steps: int, run_id: str) -> None:
     from lane.bundle import build_bundle
-    from lane.config import deep_merge, load_profile
+    from lane.core.config import deep_merge, load_profile
+    from lane.core.stage import StageRun
     from lane.data.espeak import concat, speak
     from lane.nemo.tinydata import SENTENCES, make_tiny_dataset
     from lane.nemo.train import train_voice
-    from lane.stage import StageRun
 
     for name in ("configs",):
         if not (root / name).exists():
@@ -69,10 +69,10 @@ def build_demo(root: Path, steps: int, run_id: str) -> None:
 
 def bench_demo_validate(root: Path, threads: int, run_id: str) -> dict[str, Any]:
     from lane import evaluate as ev
-    from lane.config import load_profile
-    from lane.stage import StageRun
-    from lane.synth import OnnxVoice
-    from lane.validate import read_sentences, validate_stage
+    from lane.bundle.voice import OnnxVoice
+    from lane.core.config import load_profile
+    from lane.core.stage import StageRun
+    from lane.stages.validate import read_sentences, validate_stage
 
     prof = load_profile("demo", root)
     st = StageRun.open("validate", root=root, run_id=run_id)
@@ -168,7 +168,7 @@ def bench_production_rtf(threads: int, chars_per_s: float) -> dict[str, Any]:
     from omegaconf import OmegaConf, open_dict
 
     from lane.nemo.train import import_nemo
-    from lane.validate import read_sentences
+    from lane.stages.validate import read_sentences
 
     import_nemo()
     from nemo.collections.tts.models import FastPitchModel, HifiGanModel

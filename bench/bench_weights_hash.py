@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from lane.weights import verify_manifest  # noqa: E402
+from lane.core.weights import verify_manifest  # noqa: E402
 
 
 def _timed(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .reasons import LaneError
+from .core.reasons import LaneError
 
 app = typer.Typer(
     name="lane",
@@ -65,7 +65,7 @@ def verify_weights(
     root: RootOpt = Path("."),
 ) -> None:
     """Check a weights manifest: schema, files, sha256, code and weights licences. Prints status=ok or status=blocked."""
-    from .weights import verify_cli
+    from .core.weights import verify_cli
 
     raise typer.Exit(verify_cli(manifest, root=root))
 
@@ -108,7 +108,7 @@ def ledger_show(
     root: RootOpt = Path("."),
 ) -> None:
     """Print the ledger as a table."""
-    from .ledger import show
+    from .core.ledger import show
 
     show(root, last=last)
 
@@ -116,7 +116,7 @@ def ledger_show(
 @ledger_app.command("verify")
 def ledger_verify(root: RootOpt = Path(".")) -> None:
     """Recompute the hash chain, certificates and artifact hashes; exit non-zero at the first broken link."""
-    from .ledger import verify_cli
+    from .core.ledger import verify_cli
 
     raise typer.Exit(verify_cli(root))
 
@@ -127,7 +127,7 @@ def reasons(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown table the README embeds")] = False,
 ) -> None:
     """Print the reason-code table (code, exit code, meaning, unblock action)."""
-    from . import reasons as r
+    from .core import reasons as r
 
     if markdown:
         typer.echo(r.table_markdown(), nl=False)
@@ -151,7 +151,7 @@ def reasons(
 @app.command()
 def lanes(root: RootOpt = Path(".")) -> None:
     """List the lanes in configs/lanes/ with their status and promotability."""
-    from .lanes import print_lanes
+    from .core.lanes import print_lanes
 
     print_lanes(root)
 

@@ -2,7 +2,7 @@
 
 Every metric here is a plain function on audio arrays (float32, mono, with their sample rate) so it
 can be tested on known inputs. The evaluators that need weights take them from the weights manifest
-(`lane.weights.resolve_weight`) through `load_evaluators`; an evaluator that is missing or whose
+(`lane.core.weights.resolve_weight`) through `load_evaluators`; an evaluator that is missing or whose
 licence is blocked is reported as such, and its checks become "not evaluated".
 
 Metrics:
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .reasons import LaneError
+from .core.reasons import LaneError
 
 ASR_SR = 16000
 EVAL_SR = 16000
@@ -409,7 +409,7 @@ def evaluator_status(weights_manifest: str | os.PathLike[str] | None, root: str 
     """Whether the weights manifest lists a usable, licence-allowed evaluator of `role`."""
     if not weights_manifest:
         return EvaluatorStatus(role, "evaluator_unavailable", "no weights manifest given")
-    from .weights import resolve_weight
+    from .core.weights import resolve_weight
 
     try:
         entries = resolve_weight(weights_manifest, root, role)

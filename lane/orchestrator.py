@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import protocol
-from .reasons import EXIT_BLOCKED, LaneError
+from .core import protocol
+from .core.reasons import EXIT_BLOCKED, LaneError
 
 DEFAULT_LANE = "tts_prod_train_nemo"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -47,8 +47,8 @@ def _guess_lane(flags: Mapping[str, Any], env: Mapping[str, str]) -> str:
 def preflight(settings: Any, root: Path, config_path: Path | None, log: Any) -> Any:
     """Steps 2-7 above for resolved settings; returns the LaneSpec. Raises LaneError."""
     from .backends import BACKEND_NAMES
-    from .lanes import load_lane
-    from .verify import find_config_file, inspect_audio, require_head, validate_config_file
+    from .core.lanes import load_lane
+    from .stages.verify import find_config_file, inspect_audio, require_head, validate_config_file
 
     cfg = find_config_file(root, config_path)
     if cfg is not None and cfg.exists():
@@ -89,7 +89,7 @@ def _anchor_paths(settings: Any, root: Path) -> None:
 def fail_early(root: Path, lane: str, err: LaneError, *, run_id: str | None, backend: str | None,
                profile: str | None, log: Any) -> int:
     """End a run that never started: train_status, orchestrator log, the final line, the exit code."""
-    from .status import write_train_status
+    from .core.status import write_train_status
 
     status = "blocked" if err.exit_code == EXIT_BLOCKED else "failed"
     name = status_lane_name(lane)
@@ -108,9 +108,9 @@ def run_from_cli(flags: Mapping[str, Any], config_path: str | os.PathLike[str] |
                  env: Mapping[str, str] | None = None) -> int:
     """`lane run`: resolve settings, check everything cheap, hand over to the backend. Returns the exit code."""
     from .backends import RunContext, get_backend
-    from .config import resolve_settings
-    from .stage import new_run_id
-    from .status import OrchestratorLog
+    from .core.config import resolve_settings
+    from .core.stage import new_run_id
+    from .core.status import OrchestratorLog
 
     env = os.environ if env is None else env
     rootp = Path(root).resolve()

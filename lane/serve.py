@@ -8,7 +8,7 @@ Endpoints (JSON in, JSON or WAV out):
     POST /api/train/start          {"job_type": "tts_prod_train", "audio_path": "..."} -> 202 + run info
     GET  /api/train/status?lane=X  artifacts/train_status.<lane>.json
 
-Synthesis uses onnxruntime through `lane.synth.OnnxVoice`: no torch or NeMo in the server. The bundle
+Synthesis uses onnxruntime through `lane.bundle.voice.OnnxVoice`: no torch or NeMo in the server. The bundle
 is validated (`validate_voice_bundle`) before the server starts; a bundle that fails is refused with
 `bundle_invalid`. Errors answer with {"error": <reason code>, "detail": ...} and a 4xx/5xx status.
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from .reasons import LaneError
+from .core.reasons import LaneError
 
 MAX_TEXT_CHARS = 2000
 MAX_BODY_BYTES = 64 * 1024
@@ -56,7 +56,7 @@ class VoiceService:
 
     def __init__(self, bundle_dir: str | os.PathLike[str], root: str | os.PathLike[str] = ".") -> None:
         from .bundle import validate_voice_bundle
-        from .synth import OnnxVoice
+        from .bundle.voice import OnnxVoice
 
         self.bundle_dir = Path(bundle_dir)
         self.root = Path(root).resolve()
@@ -136,7 +136,7 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/api/voice":
             self._json(200, self.service.summary())
         elif url.path == "/api/train/status":
-            from .status import read_train_status
+            from .core.status import read_train_status
 
             lane = (parse_qs(url.query).get("lane") or ["tts_prod_train"])[0]
             status = read_train_status(self.service.root, lane)

@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-from lane.reasons import table_markdown
+from lane.core.reasons import table_markdown
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- reasons:start -->", "<!-- reasons:end -->"

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..lanes import LaneSpec
-    from ..status import OrchestratorLog
+    from ..core.config import Settings
+    from ..core.lanes import LaneSpec
+    from ..core.status import OrchestratorLog
 
 BACKEND_NAMES = ("local", "local_docker", "managed_job")
 
@@ -40,7 +40,7 @@ Backend = Callable[[RunContext], int]
 
 def get_backend(name: str) -> Backend:
     """The backend function for `name`; LaneError(unknown_backend) for anything else."""
-    from ..reasons import LaneError
+    from ..core.reasons import LaneError
 
     if name == "local":
         from .local import run as local_run

@@ -22,8 +22,8 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..config import ENV_VARS, Settings
-from ..reasons import LaneError
+from ..core.config import ENV_VARS, Settings
+from ..core.reasons import LaneError
 from . import RunContext
 
 IMAGE_REPO = "voice-lane"
@@ -184,7 +184,7 @@ def ensure_image(ctx: RunContext, repo: Path = REPO, docker: str | None = None) 
 
 
 def run(ctx: RunContext, repo: Path = REPO) -> int:
-    from ..status import read_train_status
+    from ..core.status import read_train_status
 
     docker = shutil.which("docker")
     tag = ensure_image(ctx, repo, docker)

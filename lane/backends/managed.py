@@ -5,7 +5,7 @@ status blocked, and exits 2. Nothing runs."""
 
 from __future__ import annotations
 
-from ..reasons import LaneError
+from ..core.reasons import LaneError
 from . import RunContext
 
 

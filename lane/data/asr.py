@@ -6,7 +6,7 @@
   then serve as alignment anchors, and a transcript that does not match the audio still gives
   hypotheses that do not align (low confidence).
 - ``nemo``: a local ``.nemo`` CTC/RNNT ASR model listed in the weights manifest with role ``asr``
-  (resolved and licence-checked through lane.weights.resolve_weight).
+  (resolved and licence-checked through lane.core.weights.resolve_weight).
 
 `get_engine(kind, ...)` with kind ``auto`` prefers a usable NeMo ``.nemo`` and falls back to
 pocketsphinx; no engine -> LaneError(asr_unavailable).
@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..reasons import LaneError
+from ..core.reasons import LaneError
 from .text import words as text_words
 
 ASR_RATE = 16000
@@ -131,7 +131,7 @@ def nemo_asr_paths(weights_manifest: str | None, root: Path) -> tuple[list[Path]
     if not weights_manifest:
         return [], ["no weights manifest given"]
     try:
-        from ..weights import resolve_weight
+        from ..core.weights import resolve_weight
     except ImportError:  # helper B's module not there: read the manifest JSON directly
         return _nemo_asr_paths_raw(weights_manifest, root)
     usable: list[Path] = []

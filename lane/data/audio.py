@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..reasons import LaneError
+from ..core.reasons import LaneError
 
 AUDIO_SUFFIXES = (".flac", ".wav", ".mp3", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".m4a")
 BLOCK_FRAMES = 1 << 18

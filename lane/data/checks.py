@@ -1,5 +1,5 @@
 """Per-clip quality checks. Every check stores a number in the dataset manifest; the first failing
-check (in the order below) is the clip's rejection reason (a clip-scope code from lane.reasons)."""
+check (in the order below) is the clip's rejection reason (a clip-scope code from lane.core.reasons)."""
 
 from __future__ import annotations
 

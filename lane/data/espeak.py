@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..reasons import LaneError
+from ..core.reasons import LaneError
 
 
 def _need(tool: str) -> str:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..reasons import LaneError
+from ..core.reasons import LaneError
 from .audio import AUDIO_SUFFIXES
 
 FORMATS = ("longform", "longform_transcript", "ljspeech", "nemo_manifest")

@@ -1,5 +1,5 @@
 """Plots and tables for the train notebook's data section, also saved as PNG for the readiness report
-(lane.media.write_index(st.stage_dir, "data", items))."""
+(lane.core.media.write_index(st.stage_dir, "data", items))."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..media import MediaItem, media_dir
+from ..core.media import MediaItem, media_dir
 
 SECTION = "Dataset"
 
@@ -114,7 +114,7 @@ def save_media(stage_dir: str | Path, result: Any, root: str | Path, n_examples:
     """Render every plot to PNG (+ example clips as audio) under media/ and write media/data.json."""
     import shutil
 
-    from ..media import write_index
+    from ..core.media import write_index
 
     plt = _plt()
     md = media_dir(stage_dir)

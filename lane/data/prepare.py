@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..fsutil import atomic_write_json, atomic_write_text, rel
-from ..reasons import LaneError
+from ..core.fsutil import atomic_write_json, atomic_write_text, rel
+from ..core.reasons import LaneError
 from . import audio as au
 from . import checks as ck
 from . import pitch as pt

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..reasons import LaneError
+from ..core.reasons import LaneError
 
 VAD_RATE = 16000
 WINDOW = 512
@@ -37,10 +37,10 @@ def vad_model_path() -> Path:
 
 def vad_from_manifest(weights_manifest: str | None, root: Path) -> Path:
     """The silero-vad ONNX file: the manifest's usable `vad` entry when one is listed (hash and licence
-    checked by lane.weights), else the file inside the installed wheel."""
+    checked by lane.core.weights), else the file inside the installed wheel."""
     if weights_manifest:
-        from ..reasons import REASONS
-        from ..weights import resolve_weight
+        from ..core.reasons import REASONS
+        from ..core.weights import resolve_weight
 
         entries = resolve_weight(weights_manifest, root, "vad")
         usable = [e for e in entries if getattr(e, "usable", False) and e.path is not None]

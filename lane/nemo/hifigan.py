@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..reasons import LaneError
+from ..core.reasons import LaneError
 from .train import (
     HIFIGAN_CONFIG,
     _lane_callback_class,

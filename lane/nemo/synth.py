@@ -1,5 +1,5 @@
 """Synthesis through NeMo/PyTorch from a bundle's .nemo files: the reference the ONNX path
-(lane.synth.OnnxVoice) is compared against by the validate stage."""
+(lane.bundle.voice.OnnxVoice) is compared against by the validate stage."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..reasons import LaneError
+from ..core.reasons import LaneError
 from .train import _quiet_nemo, import_nemo
 
 
@@ -71,7 +71,7 @@ def _run(source: str | os.PathLike[str] | dict[str, Any], texts: Sequence[str], 
             elif hifi is not None:
                 out.append(hifi.generator(x=mel)[0].reshape(-1).numpy().astype(np.float32))
             else:
-                from ..synth import griffin_lim
+                from ..bundle.voice import griffin_lim
 
                 params = voc_spec.get("params") or {}
                 out.append(griffin_lim(mel[0].numpy(), audio or _audio_of(fp), n_iter=int(params.get("n_iter", 32)),

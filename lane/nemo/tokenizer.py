@@ -2,7 +2,7 @@
 
 Only character tokenizers (BaseCharsTokenizer family, e.g. EnglishCharsTokenizer) can be described
 completely: the description holds the token list, the pad id, the punctuation list and the text
-preprocessing (unicode folding + lowercasing). lane.synth.CharTokenizer replays it exactly.
+preprocessing (unicode folding + lowercasing). lane.bundle.voice.CharTokenizer replays it exactly.
 Phoneme tokenizers (ARPABET/IPA with a G2P) are recorded with `runnable_without_nemo: false`.
 """
 

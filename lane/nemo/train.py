@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fsutil import atomic_write_json, atomic_write_text, sha256_file
-from ..reasons import LaneError
+from ..core.fsutil import atomic_write_json, atomic_write_text, sha256_file
+from ..core.reasons import LaneError
 
 FASTPITCH_CONFIG = "configs/nemo/fastpitch.yaml"
 HIFIGAN_CONFIG = "configs/nemo/hifigan.yaml"
@@ -315,8 +315,8 @@ def _resolve_base(weights_manifest: str | None, root: Path, role: str) -> dict[s
     manifest has none. An entry that is present but unusable (licence, hash, missing file) raises its code."""
     if not weights_manifest:
         return None
-    from ..reasons import REASONS
-    from ..weights import resolve_weight  # helper B's module
+    from ..core.reasons import REASONS
+    from ..core.weights import resolve_weight  # helper B's module
 
     entries = resolve_weight(weights_manifest, root, role)
     for e in entries:
@@ -552,7 +552,7 @@ def train_voice(st: Any, profile: dict[str, Any], ds: Any, *, out_dir: Path, wei
     loss_log = out_dir / "loss_log.jsonl"
     png = st.stage_dir / "media" / "loss.png"
     if loss_log.exists() and _plot_loss(loss_log, png):
-        from ..media import MediaItem, write_index
+        from ..core.media import MediaItem, write_index
 
         write_index(st.stage_dir, "training", [MediaItem("image", "media/loss.png", "Training loss per step",
                                                          "Training")])

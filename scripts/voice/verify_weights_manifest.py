@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=None, help="workspace root (default: the repository root)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(REPO))  # works without `pip install -e .` too
-    from lane.weights import verify_cli
+    from lane.core.weights import verify_cli
 
     root = Path(args.root) if args.root else REPO
     manifest = Path(args.manifest)

@@ -28,7 +28,7 @@ def make_workspace(path: Path) -> Path:
 def run_fixtures(root: Path, notebooks: Mapping[str, str], *, run_id: str | None = None, resume: bool = False,
                  cell_timeout_s: int = 60, extra_params: Mapping[str, Any] | None = None) -> Any:
     """Run `notebooks` (stage -> fixture name, in order) with the real runner."""
-    from lane.config import Settings
+    from lane.core.config import Settings
     from lane.runner import execute_run
 
     settings = Settings(stages=list(notebooks), cell_timeout_s=cell_timeout_s)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from lane.reasons import table_markdown
+from lane.core.reasons import table_markdown
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,7 +78,7 @@ def test_status_report_and_ledger_commands(completed_copy: tuple[Path, Any], pyt
 _INTERRUPT_SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from lane.config import Settings
+    from lane.core.config import Settings
     from lane.runner import execute_run
     root, nb = Path(sys.argv[1]), Path(sys.argv[2])
     out = execute_run(Settings(stages=["verify", "train"], cell_timeout_s=120), root,

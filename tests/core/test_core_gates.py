@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from lane.fsutil import canonical_json, sha256_bytes, sha256_file
-from lane.gates import certificate_hash, evaluate, later_hashes
+from lane.core.fsutil import canonical_json, sha256_bytes, sha256_file
+from lane.core.gates import certificate_hash, evaluate, later_hashes
 
 
 def _result(root: Path, status: str = "done", first_fail: str | None = None) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from lane import ledger
-from lane.gates import evaluate
-from lane.reasons import exit_code
+from lane.core import ledger
+from lane.core.gates import evaluate
+from lane.core.reasons import exit_code
 
 
 def _lines(root: Path) -> list[str]:
@@ -119,14 +119,14 @@ def test_later_run_supersedes_rewritten_artifact(completed_copy: tuple[Path, Any
 
 
 def _append_many(root: str, worker: int, count: int) -> None:
-    from lane.gates import GateResult
+    from lane.core.gates import GateResult
 
     for i in range(count):
         art = Path(root) / "arts" / f"w{worker}_{i}.txt"
         art.parent.mkdir(parents=True, exist_ok=True)
         art.write_text(f"{worker}:{i}\n")
-        from lane.fsutil import sha256_file
-        from lane.gates import certificate_hash
+        from lane.core.fsutil import sha256_file
+        from lane.core.gates import certificate_hash
 
         result = {"run_id": f"run-{worker}", "stage": f"s{i}", "status": "done",
                   "checks": [{"id": "c", "ok": True, "detail": str(i)}],
@@ -165,7 +165,7 @@ def _one_run(root: str, i: int) -> None:
     import contextlib
     import io
 
-    from lane.config import Settings
+    from lane.core.config import Settings
     from lane.runner import execute_run
 
     nb = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks" / "pass.ipynb"

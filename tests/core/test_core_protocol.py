@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lane import protocol
-from lane.protocol import Artifact, Progress, Stats, Status, format_line, parse_line, parse_lines
+from lane.core import protocol
+from lane.core.protocol import Artifact, Progress, Stats, Status, format_line, parse_line, parse_lines
 
 texts = st.text(min_size=1, max_size=40)
 tricky = st.sampled_from(['a b', 'x=y', 'quote"inside', 'back\\slash', 'ünïcødé ✓ 音声', '=', '"', '  lead',

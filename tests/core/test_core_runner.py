@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from core_helpers import STAGES, make_workspace
 
-from lane import ledger
-from lane.fsutil import read_json
-from lane.status import orchestrator_log_path, train_status_path
+from lane.core import ledger
+from lane.core.fsutil import read_json
+from lane.core.status import orchestrator_log_path, train_status_path
 
 LANE = "tts_prod_train_nemo"
 
@@ -132,9 +132,9 @@ def test_output_streams_while_the_cell_runs(workspace: Path) -> None:
 
     from core_helpers import fixture_nb
 
-    from lane.config import Settings
+    from lane.core.config import Settings
+    from lane.core.status import OrchestratorLog
     from lane.runner import execute_run
-    from lane.status import OrchestratorLog
 
     seen: list[tuple[float, str]] = []
 

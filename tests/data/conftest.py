@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from dataprep_texts import LANE, SENTENCES
 
-from lane.config import load_profile
+from lane.core.config import load_profile
+from lane.core.stage import StageRun
 from lane.data.espeak import concat, sox, speak
-from lane.stage import StageRun
 
 REPO = Path(__file__).resolve().parents[2]
 

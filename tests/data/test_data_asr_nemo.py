@@ -1,5 +1,5 @@
 """The NeMo ASR engine: a `.nemo` listed with role `asr` in the weights manifest is found through
-lane.weights.resolve_weight (hash and licence checked), restored and used to transcribe.
+lane.core.weights.resolve_weight (hash and licence checked), restored and used to transcribe.
 
 The model is a tiny, untrained char CTC model the test builds and saves itself (no downloads), so its
 transcripts are noise: the test checks the plumbing and that the report names the engine, not accuracy."""
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from dataprep_texts import LANE
 
-from lane.fsutil import sha256_file
-from lane.reasons import LaneError
+from lane.core.fsutil import sha256_file
+from lane.core.reasons import LaneError
 
 pytestmark = pytest.mark.nemo
 

@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 from dataprep_texts import LANE, SENTENCES
 
+from lane.core.reasons import LaneError
 from lane.data import detect_format
 from lane.data.espeak import sox, speak
-from lane.reasons import LaneError
 
 
 def _manifest(root: Path) -> dict:

@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 from dataprep_texts import LANE, OTHER_TEXT, SENTENCES
 
-from lane.fsutil import sha256_file
-from lane.reasons import LaneError
+from lane.core.fsutil import sha256_file
+from lane.core.reasons import LaneError
 
 
 def _words(s: str) -> set[str]:

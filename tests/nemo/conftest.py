@@ -20,8 +20,8 @@ def tiny_ds(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory, tiny_ds: Any) -> dict[str, Any]:
     """A tiny FastPitch trained TRAIN_STEPS steps through train_voice (demo path, from scratch)."""
+    from lane.core.stage import StageRun
     from lane.nemo import train_voice
-    from lane.stage import StageRun
 
     root = make_root(tmp_path_factory.mktemp("nemo_ws"))
     st = StageRun.open("train", root=root, run_id="nemo-train")
@@ -35,7 +35,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_ds: Any) -> dict[str,
 @pytest.fixture(scope="session")
 def bundle(trained: dict[str, Any]) -> dict[str, Any]:
     from lane.bundle import build_bundle
-    from lane.stage import StageRun
+    from lane.core.stage import StageRun
 
     st = StageRun.open("export", root=trained["root"], run_id="nemo-train")
     path = build_bundle(st, trained["profile"], run_dir=st.run_dir, root=trained["root"], voice_profile_id="tiny")

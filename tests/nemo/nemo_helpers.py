@@ -18,7 +18,7 @@ TRAIN_STEPS = 4
 def tiny_profile(steps: int = TRAIN_STEPS, *, init: str = "scratch", promotable: bool = False,
                  **train: Any) -> dict[str, Any]:
     """The demo profile's shape with tiny sizes (the demo profile itself trains 300 steps)."""
-    from lane.config import load_profile
+    from lane.core.config import load_profile
 
     prof = copy.deepcopy(load_profile("demo", REPO))
     prof["promotable"] = promotable
@@ -35,7 +35,7 @@ def make_root(path: Path) -> Path:
 
 
 def weights_manifest(root: Path, role_paths: dict[str, Path], license: str = "Apache-2.0") -> Path:
-    from lane.fsutil import sha256_file
+    from lane.core.fsutil import sha256_file
 
     entries = [{"id": f"test_{role}", "role": role, "path": str(p), "sha256": sha256_file(p),
                 "source": "made by the test suite", "code_license": "Apache-2.0", "weights_license": license,

@@ -27,9 +27,9 @@ def main() -> int:
     sys.path.insert(0, str(Path(__file__).parent))
     from nemo_helpers import tiny_profile
 
+    from lane.core.reasons import LaneError
+    from lane.core.stage import StageRun
     from lane.nemo import train_voice
-    from lane.reasons import LaneError
-    from lane.stage import StageRun
 
     meta = json.loads((data_dir / "ds.json").read_text())
     ds = SimpleNamespace(**{k: (Path(v) if k.endswith(("manifest", "_dir")) else v) for k, v in meta.items()})

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from lane.bundle import build_bundle, require_valid, validate_voice_bundle, write_validation
-from lane.reasons import LaneError
-from lane.stage import StageRun
+from lane.core.reasons import LaneError
+from lane.core.stage import StageRun
 
 
 def _copy(bundle: dict[str, Any], tmp_path: Path) -> Path:
@@ -121,8 +121,8 @@ def test_export_without_train_outputs_fails(tmp_path: Path) -> None:
 
 
 def test_onnx_voice_matches_nemo_and_synthesizes(bundle: dict[str, Any]) -> None:
+    from lane.bundle.voice import OnnxVoice
     from lane.nemo.synth import nemo_mels, nemo_synthesize
-    from lane.synth import OnnxVoice
 
     voice = OnnxVoice(bundle["path"])
     texts = ["Hello there, how are you?", "A stitch in time saves nine."]
@@ -150,7 +150,7 @@ def test_onnx_voice_matches_nemo_and_synthesizes(bundle: dict[str, Any]) -> None
 def test_tokenizer_replay_equals_nemo(bundle: dict[str, Any]) -> None:
     from nemo.collections.tts.models import FastPitchModel
 
-    from lane.synth import CharTokenizer
+    from lane.bundle.voice import CharTokenizer
 
     model = FastPitchModel.restore_from(str(bundle["path"] / "fastpitch.nemo"), map_location="cpu")
     tok = CharTokenizer(json.loads((bundle["path"] / "tokenizer.json").read_text()))
@@ -160,7 +160,7 @@ def test_tokenizer_replay_equals_nemo(bundle: dict[str, Any]) -> None:
 
 
 def test_onnx_voice_imports_no_torch_or_nemo(bundle: dict[str, Any], repo_root: Path) -> None:
-    code = ("import sys; from lane.synth import OnnxVoice; v = OnnxVoice(sys.argv[1]); "
+    code = ("import sys; from lane.bundle.voice import OnnxVoice; v = OnnxVoice(sys.argv[1]); "
             "a = v.synthesize_batch(['one two three', 'four']); "
             "bad = [m for m in ('torch', 'nemo', 'lightning') if m in sys.modules]; "
             "print('LEN', len(a), a[0].shape[0] > 0, 'BAD', bad)")
@@ -174,7 +174,7 @@ def test_export_notebook_runs_under_papermill(trained: dict[str, Any], tmp_path:
     """notebooks/export.ipynb executed by papermill with a real kernel against the trained run."""
     import papermill as pm
 
-    from lane.config import Settings
+    from lane.core.config import Settings
     from lane.runner import choose_kernel
 
     root = trained["root"]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from nemo_helpers import tiny_profile
 
-from lane.stage import StageRun
+from lane.core.stage import StageRun
 
 TINY_HIFIGAN = {"batch_size": 2, "n_segments": 4096, "upsample_initial_channel": 16,
                 "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3, 5]]}
@@ -22,10 +22,10 @@ def test_tiny_hifigan_trains_and_exports(trained: dict[str, Any], tiny_ds: Any, 
     from nemo.collections.tts.models import FastPitchModel, HifiGanModel
 
     from lane.bundle import build_bundle, validate_voice_bundle
+    from lane.bundle.voice import OnnxVoice
     from lane.nemo.hifigan import train_hifigan
     from lane.nemo.synth import nemo_synthesize
     from lane.nemo.train import train_settings
-    from lane.synth import OnnxVoice
 
     root = trained["root"]
     prof = tiny_profile()

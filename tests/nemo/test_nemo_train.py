@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from nemo_helpers import TINY_MODEL, make_root, tiny_profile, weights_manifest
 
-from lane.reasons import LaneError
-from lane.stage import StageRun
+from lane.core.reasons import LaneError
+from lane.core.stage import StageRun
 
 HERE = Path(__file__).parent
 

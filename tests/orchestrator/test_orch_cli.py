@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lane.reasons import exit_code
+from lane.core.reasons import exit_code
 
 MANAGED_LINE = "[tts-prod] status=blocked reason=managed_job_not_implemented"
 NO_TRANSCRIPT = ("--transcript", "")
@@ -155,7 +155,7 @@ def test_lanes_command_lists_the_registry(ws: Path, lane_cli: Callable[..., Any]
 def test_input_relative_to_the_current_directory_is_anchored(ws: Path, tmp_path: Path, speech: Path) -> None:
     """An audio path that exists relative to the operator's cwd (not the root) reaches the stages as an
     absolute path, since the stage kernels run elsewhere; a path under the root stays root-relative."""
-    from lane.config import Settings
+    from lane.core.config import Settings
     from lane.orchestrator import _anchor_paths
 
     cwd = tmp_path / "elsewhere"

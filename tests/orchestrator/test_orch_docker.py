@@ -24,7 +24,7 @@ from lane.backends.docker import (
     inspect_command,
     run_command,
 )
-from lane.config import Settings, resolve_settings
+from lane.core.config import Settings, resolve_settings
 
 REPO = Path(__file__).resolve().parents[2]
 

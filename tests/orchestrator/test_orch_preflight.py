@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lane.config import resolve_settings
-from lane.lanes import load_lane
-from lane.reasons import LaneError
-from lane.verify import check_head, inspect_audio, validate_config_file
+from lane.core.config import resolve_settings
+from lane.core.lanes import load_lane
+from lane.core.reasons import LaneError
+from lane.stages.verify import check_head, inspect_audio, validate_config_file
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,9 +16,9 @@ import nbformat
 import pytest
 import yaml
 
-from lane.reasons import LaneError, exit_code
-from lane.stage import StageRun
-from lane.verify import run_preflight
+from lane.core.reasons import LaneError, exit_code
+from lane.core.stage import StageRun
+from lane.stages.verify import run_preflight
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "verify.ipynb"
@@ -126,9 +126,9 @@ def test_non_commercial_weights_stop_the_run_no_go(ws: Path, lane_cli: Callable[
 def test_nemo_missing_in_preflight_subprocess(ws: Path) -> None:
     """NeMo hidden by a sys.meta_path finder in a fresh interpreter: the runtime check blocks."""
     code = NO_NEMO + textwrap.dedent(f'''
-        from lane.stage import StageRun
-        from lane.verify import run_preflight
-        from lane.reasons import LaneError
+        from lane.core.stage import StageRun
+        from lane.stages.verify import run_preflight
+        from lane.core.reasons import LaneError
         st = StageRun.open("verify", root={str(ws)!r}, run_id="nonemo")
         try:
             with st.guard():

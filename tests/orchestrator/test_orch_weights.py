@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from lane.reasons import exit_code
-from lane.weights import (
+from lane.core.reasons import exit_code
+from lane.core.weights import (
     HashCache,
     LicensePolicy,
     resolve_path,

@@ -34,11 +34,11 @@ def demo_workspace(tmp_path_factory) -> Path:
     import shutil
 
     from lane.bundle import build_bundle
-    from lane.config import deep_merge, load_profile
+    from lane.core.config import deep_merge, load_profile
+    from lane.core.stage import StageRun
     from lane.data.espeak import concat, speak
     from lane.nemo.tinydata import make_tiny_dataset
     from lane.nemo.train import train_voice
-    from lane.stage import StageRun
 
     repo = Path(__file__).resolve().parents[2]
     root = tmp_path_factory.mktemp("validate_ws")

@@ -129,7 +129,7 @@ def test_thresholds_judge_and_config_errors():
     assert spk_t.judge(0.7) is False and spk_t.optional and spk_t.evaluator == "speaker_encoder"
     assert dur_t.judge(0.5) is False and dur_t.judge(1.0) is True and dur_t.judge(2.0) is False
     assert cer_t.judge(None) is None and cer_t.judge(float("nan")) is None
-    from lane.reasons import LaneError
+    from lane.core.reasons import LaneError
 
     with pytest.raises(LaneError) as ei:
         ev.load_thresholds({"thresholds": {"cer_ratio": {"maximum": 1}}})

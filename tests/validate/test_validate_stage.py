@@ -1,4 +1,4 @@
-"""The validate stage (lane.validate) end to end on a demo bundle, its gates, and blocked evaluators."""
+"""The validate stage (lane.stages.validate) end to end on a demo bundle, its gates, and blocked evaluators."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from lane import evaluate as ev
-from lane.config import deep_merge, load_profile
-from lane.reasons import LaneError
-from lane.stage import StageRun
+from lane.core.config import deep_merge, load_profile
+from lane.core.reasons import LaneError
+from lane.core.stage import StageRun
 
 EXAMPLE_MANIFEST = "configs/voice/weights-manifest.example.json"
 
@@ -36,7 +36,7 @@ def test_blocked_licence_evaluator_is_not_evaluated(workspace):
     evs = ev.load_evaluators(manifest, workspace, roles=["asr"])
     assert evs.asr is None and evs.status["asr"].state == "evaluator_license_blocked"
 
-    from lane.validate import finish_stage, record_checks
+    from lane.stages.validate import finish_stage, record_checks
 
     for optional, want in ((False, ("blocked", "evaluator_license_blocked", "cer_ratio")),
                            (True, ("partial-blocked", "ok", None))):
@@ -60,7 +60,7 @@ def test_missing_evaluator_entry_is_unavailable(workspace):
 
 
 def _run(root: Path, profile: dict, run_id: str, **kw):
-    from lane.validate import finish_stage, validate_stage
+    from lane.stages.validate import finish_stage, validate_stage
 
     st = StageRun.open("validate", root=root, run_id=run_id, run_dir=root / "runs" / "demo-run")
     with st.guard():
@@ -76,8 +76,8 @@ def test_demo_bundle_end_to_end_demo_passes_production_gates_fail(demo_workspace
     undertrained demo voice is far less intelligible than its recordings, so cer_ratio must fail.
     Metrics are checked against known facts (the references are real espeak speech), not constants."""
     from lane.bundle import validate_voice_bundle
-    from lane.media import collect
-    from lane.validate import finish_stage, record_checks
+    from lane.core.media import collect
+    from lane.stages.validate import finish_stage, record_checks
 
     root = demo_workspace
     demo = load_profile("demo", root)

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write_text, read_json, rel
-from .media import collect
-from .reasons import REASONS, LaneError
-from .stage import now_iso, result_path
+from ..core.fsutil import atomic_write_text, read_json, rel
+from ..core.media import collect
+from ..core.reasons import REASONS, LaneError
+from ..core.stage import now_iso, result_path
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml",
@@ -134,7 +134,7 @@ def _media(run_dir: Path) -> list[dict[str, Any]]:
 
 def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
     """Everything the templates show, from the run directory alone."""
-    from .gates import evaluate, later_hashes
+    from ..core.gates import evaluate, later_hashes
 
     rootp = Path(root).resolve()
     run_dir = rootp / "runs" / run_id

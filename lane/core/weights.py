@@ -30,21 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from .fsutil import atomic_write_json, read_json, sha256_file
+from .paths import config_file
 from .reasons import LaneError, exit_code
 
 ROLES = ("base_spectrogram", "base_vocoder", "asr", "speaker_encoder", "mos_estimator", "vad")
 SCHEMA_FILE = "weights_manifest.schema.json"
 POLICY_FILE = "licenses.yaml"
 CACHE_FILE = Path(".cache") / "weights-hash.json"
-_PACKAGE_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 # order in which problems are reported when an entry has several (policy first: it never changes)
 _SEVERITY = ("weights_manifest_invalid", "code_license_blocked", "weights_license_blocked",
              "weights_file_missing", "weights_hash_mismatch")
-
-
-def _config_file(root: str | os.PathLike[str], *parts: str) -> Path:
-    local = Path(root, "configs", *parts)
-    return local if local.exists() else _PACKAGE_CONFIGS.joinpath(*parts)
 
 
 # ------------------------------------------------------------------------------------ policy
@@ -57,7 +52,7 @@ class LicensePolicy:
     def load(cls, root: str | os.PathLike[str] = ".") -> LicensePolicy:
         from .config import load_yaml
 
-        data = load_yaml(_config_file(root, POLICY_FILE))
+        data = load_yaml(config_file(root, POLICY_FILE))
         allow, deny = data.get("allow"), data.get("deny")
         if not isinstance(allow, list) or not isinstance(deny, list):
             raise LaneError("config_invalid", f"{POLICY_FILE}: needs lists 'allow' and 'deny'")
@@ -241,7 +236,7 @@ class WeightsReport:
 
 
 def _load_schema(root: str | os.PathLike[str]) -> dict[str, Any]:
-    schema: dict[str, Any] = read_json(_config_file(root, "schemas", SCHEMA_FILE))
+    schema: dict[str, Any] = read_json(config_file(root, "schemas", SCHEMA_FILE))
     return schema
 
 

@@ -10,7 +10,7 @@ turn every metric into a gated check, and leave the evidence for the report.
 Order of work:
 
 1. the bundle check (`lane.bundle.validate_voice_bundle`): a bad bundle stops the stage (bundle_invalid);
-2. synthesis with onnxruntime (`lane.synth.OnnxVoice`, no NeMo) of the held-out texts
+2. synthesis with onnxruntime (`lane.bundle.voice.OnnxVoice`, no NeMo) of the held-out texts
    (runs/<id>/train/data/val_manifest.json) and of configs/eval/sentences.txt; a few texts also through
    NeMo (`lane.nemo.synth.nemo_synthesize`) to check both paths agree;
 3. metrics (`lane.evaluate`) for the synthesis and, where it makes sense, for the reference
@@ -33,11 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import evaluate as ev
-from .fsutil import atomic_write_text, rel
-from .media import MediaItem, media_dir, write_index
-from .reasons import LaneError
-from .stage import StageRun, now_iso
+from .. import evaluate as ev
+from ..core.fsutil import atomic_write_text, rel
+from ..core.media import MediaItem, media_dir, write_index
+from ..core.reasons import LaneError
+from ..core.stage import StageRun, now_iso
 
 VALIDATION_SCHEMA = "lane.validation/1"
 
@@ -79,7 +79,7 @@ class Pair:
 def read_heldout(path: str | os.PathLike[str], limit: int) -> list[dict[str, Any]]:
     """Rows of a NeMo JSON-lines manifest (audio_filepath, text), the first `limit`; the data
     stage's parser (lane.data.inputs.read_nemo_manifest) reads it."""
-    from .data.inputs import read_nemo_manifest
+    from ..data.inputs import read_nemo_manifest
 
     try:
         if not Path(path).read_text(encoding="utf-8").strip():
@@ -100,7 +100,7 @@ def read_sentences(path: str | os.PathLike[str]) -> list[str]:
 
 def _normalize(text: str) -> str:
     try:
-        from .data import normalize_text
+        from ..data import normalize_text
 
         return str(normalize_text(text))
     except ImportError:
@@ -128,7 +128,7 @@ def _nemo_agreement(bundle_dir: Path, pairs: list[Pair], sr: int) -> tuple[float
     if not pairs:
         return None, "no texts"
     try:
-        from .nemo.synth import nemo_synthesize  # type: ignore[import-not-found,unused-ignore]
+        from ..nemo.synth import nemo_synthesize  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         return None, f"nemo_runtime_unavailable: {exc}"
     try:
@@ -379,7 +379,7 @@ def validate_stage(st: StageRun, profile: dict[str, Any], *, root: str | os.Path
     t_start = time.monotonic()
 
     # 1. the bundle, before anything else
-    from .bundle import validate_voice_bundle, write_validation
+    from ..bundle import validate_voice_bundle, write_validation
 
     check = validate_voice_bundle(bdir, rootp)
     st.check("bundle_valid", check.ok, f"{rel(bdir, rootp)}: " + ("ok" if check.ok else "; ".join(check.problems[:3])))
@@ -409,7 +409,7 @@ def validate_stage(st: StageRun, profile: dict[str, Any], *, root: str | os.Path
     pairs += [Pair(s, _normalize(s), kind="sentence") for s in sentences]
 
     # 4. synthesis with onnxruntime only
-    from .synth import OnnxVoice
+    from ..bundle.voice import OnnxVoice
 
     voice = OnnxVoice(bdir, threads=int(cfg.get("threads") or 0) or None)
     sr = int(voice.sample_rate)

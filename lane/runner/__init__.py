@@ -7,7 +7,7 @@ For every stage in `settings.stages`:
    execute `<notebook>` into `runs/<run_id>/<stage>.ipynb`, streaming the kernel's output live;
 2. render it to `runs/<run_id>/<stage>.html` (code cells hidden);
 3. read and JSON-Schema-validate `runs/<run_id>/<stage>/result.json`;
-4. gate it (lane.gates), append a ledger entry (lane.ledger), rewrite train_status;
+4. gate it (lane.core.gates), append a ledger entry (lane.core.ledger), rewrite train_status;
 5. stop at the first stage whose gate fails.
 
 Failures map to reason codes: PapermillExecutionError -> stage_failed (cell, ename, evalue), a
@@ -26,7 +26,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -35,15 +34,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import protocol
-from .config import Settings
-from .fsutil import atomic_write_json, canonical_json, read_json, rel, sha256_bytes, sha256_file
-from .gates import FAIL, PASS, GateResult, certificate_hash
-from .reasons import EXIT_BLOCKED, REASONS, LaneError, exit_code
-from .stage import new_run_id, now_iso, result_path
-from .status import OrchestratorLog, train_status_path, write_train_status
+from ..core import protocol
+from ..core.config import Settings
+from ..core.fsutil import atomic_write_json, canonical_json, read_json, rel, sha256_bytes, sha256_file
+from ..core.gates import FAIL, PASS, GateResult, certificate_hash
+from ..core.paths import PACKAGE_ROOT, commit_of, config_file, notebook_file
+from ..core.reasons import EXIT_BLOCKED, REASONS, LaneError, exit_code
+from ..core.stage import new_run_id, now_iso, result_path
+from ..core.status import OrchestratorLog, train_status_path, write_train_status
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 # parameters that do not change what a stage computes: left out of its resume fingerprint
 RUN_SPECIFIC_PARAMS = ("root", "run_id", "run_dir", "resume", "stages", "cell_timeout_s", "kernel_name")
 BUNDLE_KIND = "voice_bundle_manifest"
@@ -64,19 +63,18 @@ class RunOutcome:
 
 # ------------------------------------------------------------------------------------ helpers
 def find_notebook(stage: str, root: Path) -> Path:
-    for base in (root / "notebooks", PACKAGE_ROOT / "notebooks"):
-        path = base / f"{stage}.ipynb"
-        if path.is_file():
-            return path
-    raise LaneError("config_invalid", f"no notebook for stage {stage!r} in {root / 'notebooks'} or {PACKAGE_ROOT / 'notebooks'}")
+    path = notebook_file(root, stage)
+    if path is None:
+        raise LaneError("config_invalid", f"no notebook for stage {stage!r} in {root / 'notebooks'} or "
+                        f"{PACKAGE_ROOT / 'notebooks'}")
+    return path
 
 
 def schema_path(root: Path) -> Path:
-    for base in (PACKAGE_ROOT, root):
-        path = base / "configs" / "schemas" / "stage_result.schema.json"
-        if path.is_file():
-            return path
-    raise LaneError("config_invalid", "configs/schemas/stage_result.schema.json not found")
+    path = config_file(root, "schemas", "stage_result.schema.json")
+    if not path.is_file():
+        raise LaneError("config_invalid", "configs/schemas/stage_result.schema.json not found")
+    return path
 
 
 def load_result(run_dir: Path, stage: str, root: Path) -> tuple[dict[str, Any] | None, str]:
@@ -101,18 +99,6 @@ def load_result(run_dir: Path, stage: str, root: Path) -> tuple[dict[str, Any] |
     if data.get("run_id") != run_dir.name:
         return None, f"{rel(path, root)} is for run {data.get('run_id')!r}, expected {run_dir.name!r}"
     return data, ""
-
-
-def _git_head(root: Path) -> str:
-    for where in (root, PACKAGE_ROOT):
-        try:
-            out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True,
-                                 text=True, timeout=10, check=False)
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
-    return "unknown"
 
 
 def configs_hash(root: Path) -> str:
@@ -420,7 +406,7 @@ class _Run:
         self.timings: dict[str, float] = {}
         self.t0 = time.monotonic()
         self.stream = _Stream(log, self.flush_status)
-        self.commit = _git_head(root)
+        self.commit = commit_of(root).sha or "unknown"
         self.cfg_hash = ""
         self.kernel = "python3"
 
@@ -482,7 +468,7 @@ class _Run:
         res, _ = load_result(self.run_dir, stage, self.root)
         if res is None:
             return None
-        from .gates import evaluate, later_hashes
+        from ..core.gates import evaluate, later_hashes
 
         stages = list(self.settings.stages)
         later = [r for r in (load_result(self.run_dir, n, self.root)[0] for n in stages[stages.index(stage) + 1:])
@@ -499,8 +485,8 @@ class _Run:
     def run_stage(self, stage: str) -> tuple[dict[str, Any], GateResult, dict[str, Any] | None]:
         import papermill as pm
 
-        from .gates import evaluate
-        from .ledger import append, make_entry
+        from ..core.gates import evaluate
+        from ..core.ledger import append, make_entry
 
         nb_in = Path(self.notebooks[stage]) if stage in self.notebooks else find_notebook(stage, self.root)
         if not nb_in.is_file():
@@ -658,7 +644,7 @@ class _Run:
             self.flush_status(status=status, reason=reason, detail=detail, exit_code=code,
                               finished_at=now_iso(), interrupted=interrupted)
             try:
-                from .report import render_report
+                from ..report import render_report
 
                 report_paths = render_report(self.root, self.run_id)
                 self.flush_status(report_path=rel(report_paths[0], self.root))

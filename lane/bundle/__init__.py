@@ -8,7 +8,7 @@ A bundle is a directory `bundles/<voice_profile_id>/voice_bundle/`::
     fastpitch.nemo       the trained FastPitch (NeMo restore_from)
     vocoder.onnx         HiFi-GAN generator (only when the vocoder is HiFi-GAN)
     hifigan.nemo         generator-only HiFi-GAN .nemo (restore_from(strict=False)), when HiFi-GAN
-    tokenizer.json       the tokenizer description lane.synth replays without NeMo
+    tokenizer.json       the tokenizer description lane.bundle.voice replays without NeMo
     MODEL_CARD.md        data summary, base weights and licences, training config, run id, commit
     validation.json      written later by the validate stage (write_validation)
 
@@ -21,16 +21,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write_json, atomic_write_text, sha256_file
-from .reasons import LaneError
-from .synth import BUNDLE_VERSION
+from ..core.fsutil import atomic_write_json, atomic_write_text, sha256_file
+from ..core.paths import PACKAGE_ROOT, commit_of, config_file
+from ..core.reasons import LaneError
+from .voice import BUNDLE_VERSION
 
-SCHEMA_FILE = "configs/schemas/voice_bundle.schema.json"
+SCHEMA_FILE = "voice_bundle.schema.json"
 UNLISTED = ("manifest.json", "validation.json")
 CHECK_SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -48,10 +48,9 @@ class BundleCheck:
 
 # -------------------------------------------------------------------------------------- validate
 def _schema(root: str | os.PathLike[str] | None) -> dict[str, Any]:
-    for base in ([Path(root)] if root else []) + [Path(__file__).resolve().parent.parent]:
-        path = base / SCHEMA_FILE
-        if path.exists():
-            return dict(json.loads(path.read_text(encoding="utf-8")))
+    path = config_file(root if root else PACKAGE_ROOT, "schemas", SCHEMA_FILE)
+    if path.exists():
+        return dict(json.loads(path.read_text(encoding="utf-8")))
     raise LaneError("bundle_invalid", f"{SCHEMA_FILE} not found")
 
 
@@ -141,14 +140,8 @@ def write_validation(bundle_dir: str | os.PathLike[str], validation: dict[str, A
 
 # ----------------------------------------------------------------------------------------- build
 def _git_commit(root: Path) -> dict[str, Any]:
-    try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip() != ""
-        return {"sha": sha, "dirty": dirty}
-    except (OSError, subprocess.SubprocessError):
-        return {"sha": None, "dirty": None}
+    head = commit_of(root)
+    return {"sha": head.sha, "dirty": head.dirty}
 
 
 def _file_entry(path: Path) -> dict[str, Any]:
@@ -251,7 +244,7 @@ def _export_hifigan(voc_path: str, tmp: Path, audio: dict[str, Any]) -> dict[str
 def build_bundle(st: Any, profile: dict[str, Any], *, run_dir: str | os.PathLike[str], root: str | os.PathLike[str],
                  voice_profile_id: str) -> Path:
     """Export the trained models of `run_dir` into bundles/<voice_profile_id>/voice_bundle/."""
-    from .nemo.train import import_nemo
+    from ..nemo.train import import_nemo
 
     rootp = Path(root).resolve()
     run_dir = Path(run_dir)
@@ -264,7 +257,7 @@ def build_bundle(st: Any, profile: dict[str, Any], *, run_dir: str | os.PathLike
     if not voice_profile_id or "/" in voice_profile_id or voice_profile_id.startswith("."):
         raise LaneError("config_invalid", f"bad voice_profile_id {voice_profile_id!r}")
     tts = import_nemo()
-    from .nemo.train import _quiet_nemo
+    from ..nemo.train import _quiet_nemo
 
     _quiet_nemo()
     final = rootp / "bundles" / voice_profile_id / "voice_bundle"
@@ -294,15 +287,15 @@ def build_bundle(st: Any, profile: dict[str, Any], *, run_dir: str | os.PathLike
         if not onnx_ok:
             raise LaneError("onnx_mismatch", f"FastPitch ONNX differs from PyTorch: max diff {check['max_abs_diff']:.3g}"
                             f" > {tol} or frame counts differ")
-        from .nemo.tokenizer import describe_tokenizer
-        from .synth import CharTokenizer
+        from ..nemo.tokenizer import describe_tokenizer
+        from .voice import CharTokenizer
 
         tok = describe_tokenizer(model.vocab)
         atomic_write_json(tmp / "tokenizer.json", tok)
         if tok.get("runnable_without_nemo"):
             replay = CharTokenizer(tok)
             same = all(replay.encode(s) == list(model.vocab.encode(s)) for s in CHECK_SENTENCES)
-            st.check("tokenizer_replay_matches", same, "lane.synth tokenizer equals NeMo's on the check sentences")
+            st.check("tokenizer_replay_matches", same, "lane.bundle.voice tokenizer equals NeMo's on the check sentences")
             if not same:
                 raise LaneError("export_failed", "tokenizer.json replay differs from the NeMo tokenizer")
         audio = dict(outputs.get("audio") or {})
@@ -369,7 +362,7 @@ def build_bundle(st: Any, profile: dict[str, Any], *, run_dir: str | os.PathLike
 
 
 def _now() -> str:
-    from .stage import now_iso
+    from ..core.stage import now_iso
 
     return now_iso()
 

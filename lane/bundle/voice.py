@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .reasons import LaneError
+from ..core.reasons import LaneError
 
 BUNDLE_VERSION = "voice_bundle/1"
 

@@ -27,17 +27,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .reasons import LaneError
+from ..core.paths import config_file, git_head, resolve_input
+from ..core.reasons import LaneError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".aifc", ".opus")
 CONFIG_SCHEMA = "lane_config.schema.json"
-_PACKAGE_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 _DECODE_FRAMES = 2048
 
 
@@ -50,31 +49,13 @@ class HeadInfo:
     detail: str
 
 
-def git_head(root: str | os.PathLike[str]) -> tuple[str | None, bool | None, str]:
-    """(HEAD sha, dirty?, problem) of the git checkout at `root`; sha None when there is no git."""
-    git = shutil.which("git")
-    if not git:
-        return None, None, "git is not installed"
-    try:
-        head = subprocess.run([git, "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, None, f"git rev-parse failed ({exc})"
-    if head.returncode != 0:
-        return None, None, f"{root} is not a git checkout ({head.stderr.strip().splitlines()[-1:] or ['no HEAD']})"
-    sha = head.stdout.strip()
-    st = subprocess.run([git, "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                        capture_output=True, text=True, timeout=60)
-    dirty = bool(st.stdout.strip()) if st.returncode == 0 else None
-    return sha, dirty, ""
-
-
 def check_head(root: str | os.PathLike[str], expected_head: str | None, require_clean_tree: bool) -> HeadInfo:
     """Compare HEAD with `expected_head` (a full sha or a prefix of at least 7 hex digits)."""
     if not expected_head and not require_clean_tree:
-        sha, dirty, _ = git_head(root)
-        return HeadInfo(sha, dirty, True, f"no expected head given; HEAD={sha or 'n/a'}")
-    sha, dirty, problem = git_head(root)
+        head = git_head(root)
+        return HeadInfo(head.sha, head.dirty, True, f"no expected head given; HEAD={head.sha or 'n/a'}")
+    head = git_head(root)
+    sha, dirty, problem = head.sha, head.dirty, head.problem
     if sha is None:
         return HeadInfo(None, None, False, f"cannot read HEAD: {problem}")
     if expected_head:
@@ -160,7 +141,7 @@ def _iter_audio_files(directory: Path) -> Iterator[Path]:
 
 def _manifest_audio(path: Path) -> list[Path]:
     """Audio paths named by a NeMo manifest (.json/.jsonl), read by the data stage's own parser."""
-    from .data.inputs import read_nemo_manifest
+    from ..data.inputs import read_nemo_manifest
 
     try:
         return [clip.path for clip in read_nemo_manifest(path)]
@@ -210,17 +191,6 @@ def inspect_audio(audio: str | os.PathLike[str] | None, root: str | os.PathLike[
         raise LaneError("missing_audio_path",
                         f"{audio}: none of {len(probe)} audio file(s) decodes (first: {inv.problems[0]})")
     return inv
-
-
-def resolve_input(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> Path:
-    """A user path: absolute as is; relative to the workspace root, else to the current directory."""
-    p = Path(os.path.expanduser(str(path)))
-    if p.is_absolute():
-        return p
-    under_root = Path(root) / p
-    if under_root.exists() or not p.exists():
-        return under_root
-    return p.resolve()
 
 
 # -------------------------------------------------------------------------------------- runtime
@@ -282,20 +252,15 @@ def free_disk_gb(path: str | os.PathLike[str]) -> float:
 
 
 # --------------------------------------------------------------------------------------- config
-def config_schema_path(root: str | os.PathLike[str]) -> Path:
-    local = Path(root) / "configs" / "schemas" / CONFIG_SCHEMA
-    return local if local.exists() else _PACKAGE_CONFIGS / "schemas" / CONFIG_SCHEMA
-
-
 def validate_config_file(path: str | os.PathLike[str], root: str | os.PathLike[str] = ".") -> dict[str, Any]:
     """The config file checked against configs/schemas/lane_config.schema.json (config_invalid)."""
     import jsonschema
 
-    from .config import load_yaml
-    from .fsutil import read_json
+    from ..core.config import load_yaml
+    from ..core.fsutil import read_json
 
     data = load_yaml(path)
-    validator = jsonschema.Draft202012Validator(read_json(config_schema_path(root)))
+    validator = jsonschema.Draft202012Validator(read_json(config_file(root, "schemas", CONFIG_SCHEMA)))
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
@@ -304,7 +269,7 @@ def validate_config_file(path: str | os.PathLike[str], root: str | os.PathLike[s
 
 
 def find_config_file(root: str | os.PathLike[str], config_path: str | os.PathLike[str] | None) -> Path | None:
-    from .config import DEFAULT_CONFIG
+    from ..core.config import DEFAULT_CONFIG
 
     cfg = config_path or os.environ.get("LANE_CONFIG")
     if cfg:
@@ -331,11 +296,11 @@ def run_preflight(st: Any, *, root: str | os.PathLike[str], lane: str, profile: 
                   weights_manifest: str | None = None, allow_from_scratch: bool = False,
                   require_clean_tree: bool = False, config_path: str | os.PathLike[str] | None = None,
                   raise_first: bool = True) -> Preflight:
-    """Run every preflight check, recording each on `st` (a lane.stage.StageRun), then raise the first
+    """Run every preflight check, recording each on `st` (a lane.core.stage.StageRun), then raise the first
     failure as its LaneError (unless raise_first=False)."""
-    from .config import load_profile
-    from .lanes import load_lane
-    from .weights import verify_manifest
+    from ..core.config import load_profile
+    from ..core.lanes import load_lane
+    from ..core.weights import verify_manifest
 
     rootp = Path(root).resolve()
     pf = Preflight()
@@ -497,8 +462,8 @@ def _md_table(rows: list[dict[str, Any]], cols: list[str]) -> str:
 
 def write_media(st: Any, pf: Preflight) -> None:
     """The weights/licence table and the audio inventory as report media (text tables)."""
-    from .fsutil import atomic_write_text
-    from .media import MediaItem, media_dir, write_index
+    from ..core.fsutil import atomic_write_text
+    from ..core.media import MediaItem, media_dir, write_index
 
     mdir = media_dir(st.stage_dir)
     items = []

@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from .config import STAGES, load_yaml
+from .paths import config_file
 from .reasons import LaneError
 
 LANE_STATUSES = ("primary", "alias", "fallback", "experimental", "legacy")
 RUNTIMES = ("nemo", "espnet", "audiocraft")
 _REQUIRED = ("id", "status", "promotable", "runtime", "stages", "description")
-_PACKAGE_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,7 @@ class LaneSpec:
 
 def lanes_dir(root: str | os.PathLike[str]) -> Path:
     """root/configs/lanes when it exists, else the installed repo's configs/lanes."""
-    local = Path(root) / "configs" / "lanes"
-    return local if local.is_dir() else _PACKAGE_CONFIGS / "lanes"
+    return config_file(root, "lanes")
 
 
 def _parse(path: Path) -> dict[str, Any]:
