@@ -78,7 +78,7 @@ def status(
     root: RootOpt = Path("."),
 ) -> None:
     """Show a run's status from artifacts/train_status.<lane>.json or runs/<run_id>/."""
-    from .runner import show_status
+    from .core.status import show_status
 
     try:
         raise typer.Exit(show_status(root, run_id=run_id, lane=lane, as_json=as_json))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .core import protocol
-from .core.reasons import EXIT_BLOCKED, LaneError
+from .core.reasons import LaneError
 
 DEFAULT_LANE = "tts_prod_train_nemo"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -91,7 +91,7 @@ def fail_early(root: Path, lane: str, err: LaneError, *, run_id: str | None, bac
     """End a run that never started: train_status, orchestrator log, the final line, the exit code."""
     from .core.status import write_train_status
 
-    status = "blocked" if err.exit_code == EXIT_BLOCKED else "failed"
+    status = err.status
     name = status_lane_name(lane)
     log.say(f"error: {err.code}: {err.detail}")
     write_train_status(root, name, run_id=run_id, status=status, reason=err.code, detail=err.detail,

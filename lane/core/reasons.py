@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Scope = Literal["run", "clip"]
+FailStatus = Literal["blocked", "failed"]
 
 EXIT_OK = 0
 EXIT_BLOCKED = 2
@@ -158,6 +159,12 @@ def exit_code(code: str) -> int:
     return REASONS[code].exit_code if code in REASONS else EXIT_RUNTIME
 
 
+def fail_status(code: str) -> FailStatus:
+    """How a run or stage that ends with `code` is labelled: `blocked` when an operator decision or
+    the environment is missing (exit 2), `failed` for everything else."""
+    return "blocked" if exit_code(code) == EXIT_BLOCKED else "failed"
+
+
 class LaneError(Exception):
     """The root of every error the lane raises on purpose. `code` is a key of REASONS."""
 
@@ -175,6 +182,11 @@ class LaneError(Exception):
     @property
     def exit_code(self) -> int:
         return self.reason.exit_code
+
+    @property
+    def status(self) -> FailStatus:
+        """`blocked` or `failed`: the status a run or stage ending with this error gets."""
+        return fail_status(self.code)
 
 
 def table_markdown() -> str:

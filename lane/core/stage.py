@@ -21,14 +21,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import protocol
 from .fsutil import atomic_write_json, rel, sha256_file
-from .reasons import EXIT_BLOCKED, REASONS, LaneError
+from .reasons import REASONS, LaneError
 
 RESULT_SCHEMA_ID = "lane.stage_result/1"
-STAGE_STATUSES = ("done", "partial-blocked", "blocked", "failed")
+StageStatus = Literal["done", "partial-blocked", "blocked", "failed"]
+STAGE_STATUSES: tuple[StageStatus, ...] = ("done", "partial-blocked", "blocked", "failed")
 
 
 def now_iso() -> str:
@@ -185,7 +186,7 @@ class StageRun:
         return res
 
     def fail(self, err: LaneError) -> dict[str, Any]:
-        status = "blocked" if err.exit_code == EXIT_BLOCKED else "failed"
+        status = err.status
         self.check(f"{self.stage}_error", False, f"{err.code}: {err.detail}")
         return self.write(status, err.code, err.detail)
 

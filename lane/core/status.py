@@ -9,6 +9,7 @@ write through this module, so the file always has the same shape.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
@@ -16,11 +17,13 @@ from typing import Any
 
 from . import protocol
 from .fsutil import atomic_write_json, read_json
+from .reasons import LaneError
 from .stage import now_iso
 
 ARTIFACTS_DIR = "artifacts"
 ORCHESTRATOR_LOG = "voice_train_prod.orchestrator.log"
 STATUS_SCHEMA_ID = "lane.train_status/1"
+STATUS_COPY = "train_status.json"  # the copy the runner keeps in runs/<run_id>/
 
 
 def train_status_path(root: str | os.PathLike[str], lane: str) -> Path:
@@ -97,3 +100,60 @@ class OrchestratorLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# ------------------------------------------------------------------------------- lane status
+def _latest_status(root: Path) -> Path | None:
+    files = sorted((root / "artifacts").glob("train_status.*.json"), key=lambda p: p.stat().st_mtime)
+    return files[-1] if files else None
+
+
+def load_status(root: Path, run_id: str | None = None, lane: str | None = None) -> dict[str, Any]:
+    if run_id:
+        copy = root / "runs" / run_id / STATUS_COPY
+        if copy.is_file():
+            data: dict[str, Any] = read_json(copy)
+            return data
+        if lane and train_status_path(root, lane).is_file():
+            data = read_json(train_status_path(root, lane))
+            if data.get("run_id") == run_id:
+                return data
+        raise LaneError("run_not_found", f"no status for run {run_id!r} (runs/{run_id}/{STATUS_COPY} missing)")
+    path = train_status_path(root, lane) if lane else _latest_status(root)
+    if path is None or not path.is_file():
+        raise LaneError("run_not_found", f"no train_status under {root / 'artifacts'}" + (f" for lane {lane}" if lane else ""))
+    data = read_json(path)
+    return data
+
+
+def show_status(root: Path, run_id: str | None = None, lane: str | None = None, as_json: bool = False) -> int:
+    """`lane status`: print a run's train_status (JSON or a table). Returns 0."""
+    data = load_status(Path(root), run_id, lane)
+    if as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(120, Console().width))
+    console.print(f"run [bold]{data.get('run_id')}[/] lane {data.get('lane')}: status=[bold]{data.get('status')}[/] "
+                  f"reason={data.get('reason')} exit={data.get('exit_code')}")
+    if data.get("detail"):
+        console.print(f"detail: {data['detail']}", markup=False)
+    table = Table()
+    for col in ("stage", "status", "reason", "verdict", "duration s", "integrity", "certificate"):
+        table.add_column(col, overflow="fold")
+    for name in data.get("stage_order") or list((data.get("stages") or {}).keys()):
+        s = (data.get("stages") or {}).get(name)
+        if s is None:
+            table.add_row(name, "not run", "", "", "", "", "")
+            continue
+        table.add_row(name, str(s.get("status")) + (" (skipped)" if s.get("skipped") else ""), str(s.get("reason", "")),
+                      str(s.get("verdict", "")), str(s.get("duration_s", "")), str(s.get("integrity_ok", "")).lower(),
+                      str(s.get("certificate_hash") or "")[:16])
+    console.print(table)
+    if data.get("last_progress"):
+        console.print(f"last progress: {data['last_progress']}", markup=False)
+    if data.get("report_path"):
+        console.print(f"report: {data['report_path']}", markup=False)
+    return 0
