@@ -4,14 +4,16 @@ Before any stage starts, in this order (each failure ends the run with its reaso
 exit, `artifacts/train_status.<lane>.json` and the final `[tts-prod]` line):
 
 1. settings: flags > environment (TRAIN_BACKEND, TRAIN_LANE, AUDIO_PATH, ...) > config file > defaults,
-   the config file checked against configs/schemas/lane_config.schema.json    -> config_invalid
+   the config file checked against configs/schemas/lane_config.schema.json, the lane in
+   configs/lanes/ (aliases resolved), the profile loads                     -> config_invalid, unknown_lane
 2. backend is local | local_docker | managed_job                             -> unknown_backend
 3. managed_job is a stub                                                    -> managed_job_not_implemented
-4. lane is in configs/lanes/ (aliases resolved)                             -> unknown_lane
+4. (the lane's stages include at least one asked for)                        -> config_invalid
 5. the ESPnet fallback is declared but not built                             -> espnet_runtime_unavailable
 6. head: --expected-head vs `git rev-parse HEAD`, clean tree when required  -> deterministic_head_mismatch
 7. audio: present, readable, non-empty, decodable (header + a short decode) -> missing_audio_path
 
+Steps 1, 6 and 7 are the verify stage's own checks (lane.stages.checks), run early here.
 Then the backend runs the runner (lane.runner.execute_run), which prints its own final line. Every
 line goes to stdout and to artifacts/voice_train_prod.orchestrator.log.
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .core import protocol
+from .core.lanes import LaneSpec
 from .core.reasons import LaneError
 
 DEFAULT_LANE = "tts_prod_train_nemo"
@@ -44,22 +47,23 @@ def _guess_lane(flags: Mapping[str, Any], env: Mapping[str, str]) -> str:
     return str(flags.get("lane") or env.get("TRAIN_LANE") or DEFAULT_LANE)
 
 
-def preflight(settings: Any, root: Path, config_path: Path | None, log: Any) -> Any:
+def preflight(settings: Any, root: Path, config_path: Path | None, log: Any) -> LaneSpec:
     """Steps 2-7 above for resolved settings; returns the LaneSpec. Raises LaneError."""
     from .backends import BACKEND_NAMES
-    from .core.lanes import load_lane
-    from .stages.verify import find_config_file, inspect_audio, require_head, validate_config_file
+    from .stages.checks import CheckContext, raise_first_finding, run_checks
 
-    cfg = find_config_file(root, config_path)
-    if cfg is not None and cfg.exists():
-        validate_config_file(cfg, root)
+    ctx = CheckContext(root=root, lane=settings.lane, profile=settings.profile, audio=settings.audio,
+                       transcript=None, expected_head=settings.expected_head,
+                       require_clean_tree=settings.require_clean_tree, config_path=config_path, max_audio_files=64)
+    raise_first_finding(run_checks(ctx, ["config"]))
+    spec = ctx.spec
+    assert spec is not None
     if settings.backend not in BACKEND_NAMES:
         raise LaneError("unknown_backend",
                         f"{settings.backend!r} is not a backend; use one of {', '.join(BACKEND_NAMES)}")
     if settings.backend == "managed_job":
         raise LaneError("managed_job_not_implemented",
                         "the managed backend is a stub; use --backend local or local_docker")
-    spec = load_lane(root, settings.lane)
     if spec.runtime == "espnet":
         raise LaneError("espnet_runtime_unavailable", f"lane {settings.lane} needs the ESPnet runtime, which is not built yet")
     stages = [s for s in settings.stages if s in spec.stages]
@@ -67,10 +71,14 @@ def preflight(settings: Any, root: Path, config_path: Path | None, log: Any) -> 
         raise LaneError("config_invalid", f"none of the stages {settings.stages} belongs to lane {spec.id} {list(spec.stages)}")
     settings.stages = stages
     _anchor_paths(settings, root)
-    head = require_head(root, settings.expected_head, settings.require_clean_tree)
-    log.say(f"head: {head.detail}")
+    ctx.audio = settings.audio
+    head = run_checks(ctx, ["head"])
+    raise_first_finding(head)
+    log.say(f"head: {head[0].detail}")
     if any(s in settings.stages for s in _AUDIO_STAGES):
-        inv = inspect_audio(settings.audio, root, max_files=64)
+        raise_first_finding(run_checks(ctx, ["audio"]))
+        inv = ctx.audio_inventory
+        assert inv is not None
         s = inv.summary()
         log.say(f"audio: {inv.kind} {inv.source}: {s['audio_files']} file(s), {s['audio_total_s']} s, "
                 f"{s['audio_sample_rates']} Hz, {s['audio_channels']} ch")

@@ -10,7 +10,7 @@ from . import RunContext
 def run(ctx: RunContext) -> int:
     from ..runner import execute_run
 
-    if ctx.config_path is not None:  # the verify kernel validates the same config file (lane.stages.verify.find_config_file)
+    if ctx.config_path is not None:  # the verify kernel validates the same config file (lane.core.config.lane_config_file)
         path = ctx.config_path  # resolved as lane.core.config.resolve_settings does: as given, else under the root
         path = path.resolve() if path.exists() else ctx.root / path
         os.environ["LANE_CONFIG"] = str(path)

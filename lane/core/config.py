@@ -23,6 +23,7 @@ import yaml
 from .reasons import LaneError
 
 DEFAULT_CONFIG = "configs/lane.yaml"
+CONFIG_SCHEMA = "lane_config.schema.json"
 STAGES = ("verify", "train", "export", "validate")
 BACKENDS = ("local", "local_docker", "managed_job")
 
@@ -111,6 +112,38 @@ def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+def lane_config_file(root: str | os.PathLike[str], config_path: str | os.PathLike[str] | None = None,
+                     env: Mapping[str, str] | None = None) -> Path | None:
+    """The lane config file: `--config`, else LANE_CONFIG, else configs/lane.yaml in the workspace.
+    A relative path is taken as given when it exists, else under `root`. None when nothing is named
+    and the default is absent, or when LANE_CONFIG names a missing file; an explicit `--config` is
+    returned even when missing, so loading it fails with config_invalid."""
+    env = os.environ if env is None else env
+    given = config_path or env.get("LANE_CONFIG")
+    if given:
+        p = Path(given)
+        p = p if p.is_absolute() or p.exists() else Path(root) / p
+        return p if p.exists() or config_path else None
+    p = Path(root) / DEFAULT_CONFIG
+    return p if p.exists() else None
+
+
+def validate_config_file(path: str | os.PathLike[str], root: str | os.PathLike[str] = ".") -> dict[str, Any]:
+    """The config file checked against configs/schemas/lane_config.schema.json (config_invalid)."""
+    import jsonschema
+
+    from .fsutil import read_json
+    from .paths import config_file
+
+    data = load_yaml(path)
+    validator = jsonschema.Draft202012Validator(read_json(config_file(root, "schemas", CONFIG_SCHEMA)))
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        raise LaneError("config_invalid", f"{path}: {where}: {errors[0].message}")
+    return data
+
+
 def resolve_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
                      config_path: str | os.PathLike[str] | None = None,
                      root: str | os.PathLike[str] = ".") -> Settings:
@@ -120,11 +153,8 @@ def resolve_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, s
     settings = Settings()
     sources = {name: "default" for name in _FIELD_TYPES}
 
-    cfg_file = config_path or env.get("LANE_CONFIG") or (rootp / DEFAULT_CONFIG)
-    cfg_file = Path(cfg_file)
-    if not cfg_file.is_absolute() and not cfg_file.exists():
-        cfg_file = rootp / cfg_file
-    if cfg_file.exists() or config_path:
+    cfg_file = lane_config_file(rootp, config_path, env)
+    if cfg_file is not None:
         data = load_yaml(cfg_file)
         section = data.get("settings", {}) or {}
         if not isinstance(section, dict):

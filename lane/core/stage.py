@@ -60,11 +60,14 @@ class Check:
     optional: bool = False
     value: float | str | None = None
     threshold: float | str | None = None
+    reason: str | None = None  # for a check not evaluated: the reason code why (e.g. evaluator_license_blocked)
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "ok": self.ok, "detail": self.detail}
         if self.optional:
             d["optional"] = True
+        if self.reason is not None:
+            d["reason"] = self.reason
         if self.value is not None:
             d["value"] = self.value
         if self.threshold is not None:
@@ -101,10 +104,15 @@ class StageRun:
 
     # ------------------------------------------------------------------ recording
     def check(self, id: str, ok: bool | None, detail: str = "", *, optional: bool = False,
-              value: float | str | None = None, threshold: float | str | None = None) -> bool:
-        """Record one check; returns `ok` (False for not evaluated) so callers can branch on it."""
+              value: float | str | None = None, threshold: float | str | None = None,
+              reason: str | None = None) -> bool:
+        """Record one check; returns `ok` (False for not evaluated) so callers can branch on it.
+        `reason`, for a check not evaluated, is the reason code why (it becomes the stage's reason
+        when every missing check gives the same one)."""
+        if reason is not None and reason not in REASONS:
+            raise ValueError(f"unknown reason code {reason!r}")
         self.checks = [c for c in self.checks if c.id != id]
-        self.checks.append(Check(id, None if ok is None else bool(ok), detail, optional, value, threshold))
+        self.checks.append(Check(id, None if ok is None else bool(ok), detail, optional, value, threshold, reason))
         mark = "ok" if ok else ("n/a" if ok is None else "FAIL")
         print(f"check {id}: {mark} {detail}".rstrip(), flush=True)
         return bool(ok)
@@ -135,20 +143,28 @@ class StageRun:
                 return c.id
         return None
 
-    def _derived(self) -> tuple[str, str]:
+    def _derived(self) -> tuple[StageStatus, str, str]:
+        """(status, reason, detail) from the checks: any failure is gate_failed; required checks not
+        evaluated block the stage (not_evaluated, or the one reason code they all give); optional
+        ones only make it partial."""
         failed = [c for c in self.checks if c.ok is False]
         missing = [c for c in self.checks if c.ok is None and not c.optional]
         skipped = [c for c in self.checks if c.ok is None and c.optional]
         if failed:
-            return "failed", "gate_failed"
+            return "failed", "gate_failed", ""
         if missing:
-            return "blocked", "not_evaluated"
+            why = {c.reason for c in missing}
+            if len(why) == 1 and None not in why:
+                return "blocked", str(missing[0].reason), missing[0].detail
+            return "blocked", "not_evaluated", ""
         if skipped:
-            return "partial-blocked", "ok"
-        return "done", "ok"
+            return "partial-blocked", "ok", ""
+        return "done", "ok", ""
 
     def result(self, status: str | None = None, reason: str | None = None, detail: str = "") -> dict[str, Any]:
-        d_status, d_reason = self._derived()
+        d_status, d_reason, d_detail = self._derived()
+        if status is None and reason is None:
+            detail = detail or d_detail
         status = status or d_status
         reason = reason or d_reason
         if status not in STAGE_STATUSES:

@@ -12,14 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.reasons import LaneError
-from .train import (
-    HIFIGAN_CONFIG,
-    _lane_callback_class,
-    _quiet_nemo,
-    _truncate_loss_log,
-    import_nemo,
-    make_trainer,
-)
+from ..core.stage import StageRun
+from .fastpitch import HIFIGAN_CONFIG, ds_get
+from .runtime import import_nemo, quiet_nemo
 
 
 def generate_gta_mels(fastpitch: Any, fp_cfg: Any, manifest: Path, out_dir: Path) -> Path:
@@ -81,28 +76,28 @@ def hifigan_config(settings: dict[str, Any], root: Path, sample_rate: int, train
     return resolved.model
 
 
-def train_hifigan(st: Any, settings: dict[str, Any], fastpitch: Any, fp_cfg: Any, ds: Any, *, out_dir: Path,
+def train_hifigan(st: StageRun, settings: dict[str, Any], fastpitch: Any, fp_cfg: Any, ds: Any, *, out_dir: Path,
                   base: dict[str, Any] | None, resume: bool) -> Path:
     """Fine-tune (or, for the demo, train a tiny) HiFi-GAN; returns the path of hifigan.nemo."""
     import lightning.pytorch as pl
     from omegaconf import OmegaConf, open_dict
 
     tts = import_nemo()
-    _quiet_nemo()
-    from .train import _ds_get
+    quiet_nemo()
+    from .trainer import LaneProgressCallback, make_trainer, truncate_loss_log
 
     root = Path(st.root)
     voc_dir = out_dir / "vocoder"
     voc_dir.mkdir(parents=True, exist_ok=True)
     st.progress(0, 1, "generating ground-truth-aligned mels for HiFi-GAN")
-    train_m = generate_gta_mels(fastpitch, fp_cfg, Path(_ds_get(ds, "train_manifest")), voc_dir / "train")
-    val_src = _ds_get(ds, "val_manifest")
+    train_m = generate_gta_mels(fastpitch, fp_cfg, Path(ds_get(ds, "train_manifest")), voc_dir / "train")
+    val_src = ds_get(ds, "val_manifest")
     val_m = generate_gta_mels(fastpitch, fp_cfg, Path(val_src), voc_dir / "val") if val_src else train_m
     cfg = hifigan_config(settings, root, int(fp_cfg.sample_rate), train_m, val_m)
     batches = int(cfg.max_steps)
     pl.seed_everything(int(settings["seed"]), workers=True, verbose=False)
     ckpt_dir = out_dir / "checkpoints" / "hifigan"
-    cb = _lane_callback_class()(st, batches, ckpt_dir, int(settings["checkpoint_every"]),
+    cb = LaneProgressCallback(st, batches, ckpt_dir, int(settings["checkpoint_every"]),
                                 int(settings["stats_every"]), int(settings.get("progress_every") or 0),
                                 out_dir / "loss_log.jsonl", step_div=2, prefix="hifigan_")
     vsettings = dict(settings)
@@ -140,7 +135,7 @@ def train_hifigan(st: Any, settings: dict[str, Any], fastpitch: Any, fp_cfg: Any
         ckpt_path = str(ckpt)
         meta = json.loads((ckpt_dir / "last.json").read_text(encoding="utf-8"))
         print(f"resuming HiFi-GAN from {ckpt} ({meta})", flush=True)
-        _truncate_loss_log(out_dir / "loss_log.jsonl", "hifigan", int(meta["step"]))
+        truncate_loss_log(out_dir / "loss_log.jsonl", "hifigan", int(meta["step"]))
     trainer.fit(model, ckpt_path=ckpt_path)
     st.stats(hifigan_steps=int(trainer.global_step) // 2)
     path_out = out_dir / "hifigan.nemo"

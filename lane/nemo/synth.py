@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.reasons import LaneError
-from .train import _quiet_nemo, import_nemo
+from .runtime import import_nemo, quiet_nemo
 
 
 def _paths(source: str | os.PathLike[str] | dict[str, Any]) -> tuple[Path, Path | None, dict[str, Any], dict[str, Any]]:
@@ -48,7 +48,7 @@ def _run(source: str | os.PathLike[str] | dict[str, Any], texts: Sequence[str], 
     import torch
 
     tts = import_nemo()
-    _quiet_nemo()
+    quiet_nemo()
     fp_path, hifi_path, voc_spec, audio = _paths(source)
     try:
         fp = tts.FastPitchModel.restore_from(str(fp_path), map_location="cpu").eval()
@@ -80,6 +80,6 @@ def _run(source: str | os.PathLike[str] | dict[str, Any], texts: Sequence[str], 
 
 
 def _audio_of(fp: Any) -> dict[str, Any]:
-    from .train import _audio_settings
+    from .fastpitch import audio_settings
 
-    return _audio_settings(fp.cfg)
+    return audio_settings(fp.cfg)

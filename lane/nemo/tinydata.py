@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -64,7 +65,7 @@ def make_tiny_dataset(out: str | Path, n: int = 12, voice: str = "en-us", n_val:
                            sample_rate=22050, dataset_sha256=None, root=out)
 
 
-def _pitch_pyworld(audio, sr):
+def _pitch_pyworld(audio: Any, sr: int) -> Any:
     from ..data.pitch import PitchSettings, estimate
 
     p = PITCH_SETTINGS
@@ -73,7 +74,7 @@ def _pitch_pyworld(audio, sr):
                                          n_fft=int(p["n_fft"])))
 
 
-def _pitch(audio, sr):
+def _pitch(audio: Any, sr: int) -> Any:
     import librosa
 
     f0, _, _ = librosa.pyin(audio, fmin=PITCH_SETTINGS["fmin"], fmax=PITCH_SETTINGS["fmax"],
@@ -81,7 +82,7 @@ def _pitch(audio, sr):
     return f0.astype("float32")
 
 
-def _save_pt(arr, path: Path) -> None:
+def _save_pt(arr: Any, path: Path) -> None:
     import torch
 
     torch.save(torch.from_numpy(arr), path)

@@ -1,11 +1,7 @@
 """The validate stage: measure the bundle that will ship against the speaker's held-out recordings,
 turn every metric into a gated check, and leave the evidence for the report.
 
-    st = StageRun.open("validate", root=root, run_id=run_id, run_dir=run_dir, lane=lane)
-    with st.guard():
-        summary = validate_stage(st, profile, root=root, run_dir=st.run_dir,
-                                 voice_profile_id=voice_profile_id, weights_manifest=weights_manifest)
-    finish_stage(st, summary)
+    summary = run(st, p)      # notebooks/validate.ipynb; st.finish() then writes the result
 
 Order of work:
 
@@ -17,7 +13,8 @@ Order of work:
    recordings, so ratios cancel the evaluators' own weakness;
 4. one check per metric from the profile's `eval.thresholds` (their order is the check order, so the
    first failing one is `first_fail`); a missing or licence-blocked evaluator leaves its checks
-   "not evaluated" (blocking unless the threshold says `optional: true`);
+   "not evaluated" (blocking unless the threshold says `optional: true`; when the only gaps are
+   licence-blocked evaluators the stage's reason is `evaluator_license_blocked`);
 5. the results into the bundle (`lane.bundle.write_validation`), the stage stats (flat keys, which
    the runner copies into train_status, the ledger and the report), and report media (metrics table,
    mel spectrograms and pitch contours of synthesis vs reference, audio of three pairs).
@@ -35,9 +32,10 @@ from typing import Any
 
 from .. import evaluate as ev
 from ..core.fsutil import atomic_write_text, rel
-from ..core.media import MediaItem, media_dir, write_index
+from ..core.media import MediaItem, media_dir, save_wav, write_index
 from ..core.reasons import LaneError
 from ..core.stage import StageRun, now_iso
+from .params import StageParams
 
 VALIDATION_SCHEMA = "lane.validation/1"
 
@@ -155,125 +153,141 @@ def _f(x: Any) -> float | None:
     return None if math.isnan(v) or math.isinf(v) else round(v, 4)
 
 
-def compute_metrics(pairs: list[Pair], sr: int, evaluators: ev.Evaluators, cfg: dict[str, Any],
-                    impostor: tuple[Any, int] | None, st: StageRun | None = None) -> dict[str, Any]:
-    """Every metric over the pairs. Keys are flat; values None where not computable."""
-    held = [p for p in pairs if p.kind == "heldout" and p.ref is not None]
-    sents = [p for p in pairs if p.kind == "sentence"]
-    m: dict[str, Any] = {"n_heldout": len(held), "n_sentences": len(sents)}
-    total = len(pairs) + len(held)
-    step = 0
+class _Ticker:
+    """PROGRESS lines while the metrics run."""
 
-    def tick(msg: str) -> None:
-        nonlocal step
-        step += 1
-        if st is not None:
-            st.progress(min(step, total), total, msg)
+    def __init__(self, st: StageRun | None, total: int) -> None:
+        self.st, self.total, self.step = st, total, 0
 
-    # sanity, on every synthesized clip
+    def __call__(self, msg: str) -> None:
+        self.step += 1
+        if self.st is not None:
+            self.st.progress(min(self.step, self.total), self.total, msg)
+
+
+def _sanity_metrics(pairs: list[Pair], sr: int, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Sanity on every synthesized clip: NaN, silence, clipping, long pauses, length for the text."""
     problems: dict[str, int] = {}
     for p in pairs:
         s = ev.sanity(p.synth, sr, p.spoken, **(cfg.get("sanity") or {}))
         p.metrics["sanity"] = s.problems
         for prob in s.problems:
             problems[prob] = problems.get(prob, 0) + 1
-    m["sanity_failures"] = sum(1 for p in pairs if p.metrics["sanity"])
-    m["sanity_problems"] = ",".join(f"{k}:{v}" for k, v in sorted(problems.items()))
+    return {"sanity_failures": sum(1 for p in pairs if p.metrics["sanity"]),
+            "sanity_problems": ",".join(f"{k}:{v}" for k, v in sorted(problems.items()))}
 
-    # intelligibility
-    mode = str(cfg.get("asr_mode", "jsgf"))
-    m["asr_mode"] = mode
-    if evaluators.asr is not None:
-        for p in pairs:
-            sc = evaluators.asr.score(p.synth, sr, p.spoken, mode)
-            p.metrics.update(cer=sc["cer"], wer=sc["wer"], hyp=sc["hyp"])
-            tick(f"asr {p.kind}")
-        for p in held:
-            sc = evaluators.asr.score(p.ref, p.ref_sr, p.spoken, mode)
-            p.metrics.update(cer_ref=sc["cer"], wer_ref=sc["wer"], hyp_ref=sc["hyp"])
-            tick("asr reference")
-        m["cer_synth"] = ev.nanmean(p.metrics["cer"] for p in held)
-        m["cer_ref"] = ev.nanmean(p.metrics["cer_ref"] for p in held)
-        m["wer_synth"] = ev.nanmean(p.metrics["wer"] for p in held)
-        m["wer_ref"] = ev.nanmean(p.metrics["wer_ref"] for p in held)
-        m["cer_ratio"] = ev.safe_ratio(m["cer_synth"], m["cer_ref"])
-        m["wer_ratio"] = ev.safe_ratio(m["wer_synth"], m["wer_ref"])
-        m["cer_sentences"] = ev.nanmean(p.metrics["cer"] for p in sents)
 
-    # speaker similarity
-    if evaluators.speaker is not None and held:
-        enc = evaluators.speaker
-        ref_embs = [enc.embed(p.ref, p.ref_sr) for p in held]
-        import numpy as np
+def _asr_metrics(asr: Any, pairs: list[Pair], held: list[Pair], sents: list[Pair], sr: int, mode: str,
+                 tick: _Ticker) -> dict[str, Any]:
+    """Intelligibility: CER/WER of the synthesis and of the real recordings of the same texts."""
+    for p in pairs:
+        sc = asr.score(p.synth, sr, p.spoken, mode)
+        p.metrics.update(cer=sc["cer"], wer=sc["wer"], hyp=sc["hyp"])
+        tick(f"asr {p.kind}")
+    for p in held:
+        sc = asr.score(p.ref, p.ref_sr, p.spoken, mode)
+        p.metrics.update(cer_ref=sc["cer"], wer_ref=sc["wer"], hyp_ref=sc["hyp"])
+        tick("asr reference")
+    m: dict[str, Any] = {k: ev.nanmean(p.metrics[src] for p in held) for k, src in
+                         (("cer_synth", "cer"), ("cer_ref", "cer_ref"), ("wer_synth", "wer"), ("wer_ref", "wer_ref"))}
+    m["cer_ratio"] = ev.safe_ratio(m["cer_synth"], m["cer_ref"])
+    m["wer_ratio"] = ev.safe_ratio(m["wer_synth"], m["wer_ref"])
+    m["cer_sentences"] = ev.nanmean(p.metrics["cer"] for p in sents)
+    return m
 
-        speaker = np.mean(ref_embs, axis=0)
-        for p in pairs:
-            p.metrics["spk_sim"] = ev.cosine(enc.embed(p.synth, sr), speaker)
-        m["spk_sim"] = ev.nanmean(p.metrics["spk_sim"] for p in pairs)
-        if len(ref_embs) >= 2:  # leave-one-out: each reference against the others
-            loo = [ev.cosine(e, np.sum(ref_embs, axis=0) - e) for e in ref_embs]
-            m["spk_sim_ref"] = ev.nanmean(loo)
-        if impostor is not None:
-            m["spk_sim_impostor"] = ev.cosine(enc.embed(*impostor), speaker)
-            m["spk_margin"] = m["spk_sim"] - m["spk_sim_impostor"]
 
-    # spectral distance and prosody, synthesis against the recording of the same text
+def _speaker_metrics(enc: Any, pairs: list[Pair], held: list[Pair], sr: int,
+                     impostor: tuple[Any, int] | None) -> dict[str, Any]:
+    """Speaker similarity to the mean embedding of the held-out recordings, and the impostor's."""
+    import numpy as np
+
+    ref_embs = [enc.embed(p.ref, p.ref_sr) for p in held]
+    speaker = np.mean(ref_embs, axis=0)
+    for p in pairs:
+        p.metrics["spk_sim"] = ev.cosine(enc.embed(p.synth, sr), speaker)
+    m: dict[str, Any] = {"spk_sim": ev.nanmean(p.metrics["spk_sim"] for p in pairs)}
+    if len(ref_embs) >= 2:  # leave-one-out: each reference against the others
+        m["spk_sim_ref"] = ev.nanmean(ev.cosine(e, np.sum(ref_embs, axis=0) - e) for e in ref_embs)
+    if impostor is not None:
+        m["spk_sim_impostor"] = ev.cosine(enc.embed(*impostor), speaker)
+        m["spk_margin"] = m["spk_sim"] - m["spk_sim_impostor"]
+    return m
+
+
+def _spectral_metrics(held: list[Pair], sr: int, tick: _Ticker) -> dict[str, Any]:
+    """Spectral distance and prosody, synthesis against the recording of the same text."""
     for p in held:
         p.metrics["mcd_db"] = ev.mcd_dtw(p.synth, sr, p.ref, p.ref_sr)
         p.metrics.update(ev.prosody_metrics(p.synth, sr, p.ref, p.ref_sr))
         p.metrics["duration_ratio"] = ev.duration_ratio(p.synth, sr, p.ref, p.ref_sr)
         tick("spectral and prosody")
-    if held:
-        for k in ("mcd_db", "f0_rmse_hz", "f0_corr", "vuv_error", "duration_ratio"):
-            m[k] = ev.nanmean(p.metrics[k] for p in held)
+    if not held:
+        return {}
+    return {k: ev.nanmean(p.metrics[k] for p in held)
+            for k in ("mcd_db", "f0_rmse_hz", "f0_corr", "vuv_error", "duration_ratio")}
 
-    # naturalness estimate
+
+def _mos_metrics(mos: Any, pairs: list[Pair], held: list[Pair], sr: int) -> dict[str, Any]:
+    """Naturalness estimate (DNSMOS overall), and its ratio to the recordings."""
+    for p in pairs:
+        p.metrics["dnsmos"] = mos.score(p.synth, sr)["ovrl"]
+    for p in held:
+        p.metrics["dnsmos_ref"] = mos.score(p.ref, p.ref_sr)["ovrl"]
+    m: dict[str, Any] = {"dnsmos_ovrl": ev.nanmean(p.metrics["dnsmos"] for p in pairs)}
+    if held:
+        m["dnsmos_synth_heldout"] = ev.nanmean(p.metrics["dnsmos"] for p in held)
+        m["dnsmos_ref"] = ev.nanmean(p.metrics["dnsmos_ref"] for p in held)
+        m["dnsmos_ratio"] = m["dnsmos_synth_heldout"] / m["dnsmos_ref"] if m["dnsmos_ref"] else None
+    return m
+
+
+def compute_metrics(pairs: list[Pair], sr: int, evaluators: ev.Evaluators, cfg: dict[str, Any],
+                    impostor: tuple[Any, int] | None, st: StageRun | None = None) -> dict[str, Any]:
+    """Every metric over the pairs. Keys are flat; values None where not computable."""
+    held = [p for p in pairs if p.kind == "heldout" and p.ref is not None]
+    sents = [p for p in pairs if p.kind == "sentence"]
+    tick = _Ticker(st, len(pairs) + len(held))
+    mode = str(cfg.get("asr_mode", "jsgf"))
+    m: dict[str, Any] = {"n_heldout": len(held), "n_sentences": len(sents)}
+    m.update(_sanity_metrics(pairs, sr, cfg))
+    m["asr_mode"] = mode
+    if evaluators.asr is not None:
+        m.update(_asr_metrics(evaluators.asr, pairs, held, sents, sr, mode, tick))
+    if evaluators.speaker is not None and held:
+        m.update(_speaker_metrics(evaluators.speaker, pairs, held, sr, impostor))
+    m.update(_spectral_metrics(held, sr, tick))
     if evaluators.mos is not None:
-        for p in pairs:
-            p.metrics["dnsmos"] = evaluators.mos.score(p.synth, sr)["ovrl"]
-        for p in held:
-            p.metrics["dnsmos_ref"] = evaluators.mos.score(p.ref, p.ref_sr)["ovrl"]
-        m["dnsmos_ovrl"] = ev.nanmean(p.metrics["dnsmos"] for p in pairs)
-        if held:
-            m["dnsmos_synth_heldout"] = ev.nanmean(p.metrics["dnsmos"] for p in held)
-            m["dnsmos_ref"] = ev.nanmean(p.metrics["dnsmos_ref"] for p in held)
-            m["dnsmos_ratio"] = m["dnsmos_synth_heldout"] / m["dnsmos_ref"] if m["dnsmos_ref"] else None
+        m.update(_mos_metrics(evaluators.mos, pairs, held, sr))
     return {k: (_f(v) if not isinstance(v, str) and not isinstance(v, int) else v) for k, v in m.items()}
 
 
 # ------------------------------------------------------------------------------------ checks
 def record_checks(st: StageRun, thresholds: list[ev.Threshold], metrics: dict[str, Any],
                   evaluators: ev.Evaluators, why_missing: dict[str, str]) -> list[dict[str, Any]]:
-    """One StageRun check per threshold, in order, with value and threshold."""
+    """One StageRun check per threshold, in order, with value and threshold. A check whose evaluator
+    is missing or licence-blocked is not evaluated and carries that evaluator's reason code."""
     rows = []
     for th in thresholds:
         value = metrics.get(th.metric)
         ok = th.judge(value)
+        reason = None
         if ok is None:
             status = evaluators.status.get(th.evaluator) if th.evaluator else None
             if status is not None and not status.ok:
                 detail = f"not evaluated: {status.state}: {status.detail}"
+                # a licence block is a policy answer, not missing evidence: the stage says so
+                reason = status.state if status.state == "evaluator_license_blocked" else None
             else:
                 detail = f"not evaluated: {why_missing.get(th.metric, 'no value')}"
         else:
             detail = f"{th.metric}={value:g} (threshold {th.describe()})"
-        st.check(th.metric, ok, detail, optional=th.optional, value=value, threshold=th.describe())
+        st.check(th.metric, ok, detail, optional=th.optional, value=value, threshold=th.describe(), reason=reason)
         rows.append({"id": th.metric, "ok": ok, "value": value, "threshold": th.describe(),
                      "optional": th.optional, "detail": detail})
     return rows
 
 
 # ------------------------------------------------------------------------------------ media
-def _save_wav(path: Path, audio: Any, sr: int) -> Path:
-    import numpy as np
-    import soundfile as sf
-
-    x = np.clip(np.nan_to_num(ev.to_mono_float(audio)), -1.0, 1.0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), x, sr, subtype="PCM_16")
-    return path
-
-
 def metrics_table(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> str:
     """A Markdown table of the gated metrics (pass/fail/not evaluated) followed by the other numbers."""
     lines = ["| check | value | threshold | result |", "|---|---|---|---|"]
@@ -353,16 +367,106 @@ def write_media(st: StageRun, pairs: list[Pair], sr: int, rows: list[dict[str, A
                                "Spectrograms"))
         plot_pair(p, sr, mdir / f"pitch_{i}.png", "pitch")
         items.append(MediaItem("image", f"media/pitch_{i}.png", f"Pitch contour: {p.text}", "Pitch contours"))
-        _save_wav(mdir / f"synth_{i}.wav", p.synth, sr)
+        save_wav(mdir / f"synth_{i}.wav", p.synth, sr)
         items.append(MediaItem("audio", f"media/synth_{i}.wav", f"Synthesized: {p.text}", "Listen"))
         if p.ref is not None:
-            _save_wav(mdir / f"ref_{i}.wav", p.ref, p.ref_sr)
+            save_wav(mdir / f"ref_{i}.wav", p.ref, p.ref_sr)
             items.append(MediaItem("audio", f"media/ref_{i}.wav", f"Reference recording: {p.text}", "Listen"))
     write_index(st.stage_dir, "validate", items)
     return items
 
 
 # ------------------------------------------------------------------------------------ the stage
+@dataclass
+class _Work:
+    """What validate_stage learns step by step."""
+
+    root: Path
+    bundle_dir: Path
+    cfg: dict[str, Any]
+    t_start: float
+    pairs: list[Pair] = field(default_factory=list)
+    why_missing: dict[str, str] = field(default_factory=dict)
+    sr: int = 0
+
+
+def _check_bundle(st: StageRun, w: _Work) -> None:
+    """The bundle, before anything else: a bad one stops the stage (bundle_invalid)."""
+    from ..bundle import validate_voice_bundle
+
+    check = validate_voice_bundle(w.bundle_dir, w.root)
+    where = rel(w.bundle_dir, w.root)
+    st.check("bundle_valid", check.ok, f"{where}: " + ("ok" if check.ok else "; ".join(check.problems[:3])))
+    if not check.ok:
+        raise LaneError("bundle_invalid", f"{where}: {check.problems[0]}"
+                        + (f" (+{len(check.problems) - 1} more)" if len(check.problems) > 1 else ""))
+
+
+def _texts(w: _Work, vman: Path) -> None:
+    """Held-out recordings (text + reference audio) and the fixed sentence set."""
+    if vman.exists():
+        for row in read_heldout(vman, int(w.cfg["max_heldout"])):
+            ref, ref_sr = ev.load_audio(row["audio_filepath"])
+            w.pairs.append(Pair(row["text"], _normalize(row["text"]), ref=ref, ref_sr=ref_sr,
+                                ref_path=row["audio_filepath"]))
+    if not w.pairs:
+        msg = f"no held-out recordings ({rel(vman, w.root)} missing or empty)"
+        for k in ("cer_ratio", "wer_ratio", "spk_sim", "spk_margin", "mcd_db", "f0_rmse_hz", "f0_corr",
+                  "vuv_error", "duration_ratio", "dnsmos_ratio"):
+            w.why_missing[k] = msg
+    w.pairs += [Pair(s, _normalize(s), kind="sentence") for s in read_sentences(_abs(w.root, w.cfg["sentences"]))]
+
+
+def _synthesis(st: StageRun, w: _Work) -> dict[str, Any]:
+    """Every text through the bundle's ONNX files (onnxruntime only), then the speed numbers and the
+    NeMo-vs-ONNX agreement on a few texts."""
+    from ..bundle.voice import OnnxVoice
+
+    voice = OnnxVoice(w.bundle_dir, threads=int(w.cfg.get("threads") or 0) or None)
+    w.sr = int(voice.sample_rate)
+    st.progress(0, len(w.pairs), "synthesizing")
+    t0 = time.perf_counter()
+    _synthesize(voice, w.pairs)
+    synth_s = time.perf_counter() - t0
+    # speed: time a few sentences again, warm, one by one
+    timed = [p.spoken for p in w.pairs if p.kind == "sentence"][: int(w.cfg["rtf_texts"])] or [w.pairs[0].spoken]
+    rtf = ev.measure_rtf(voice.synthesize, timed, w.sr, warmup=0)
+    agree, agree_detail = _nemo_agreement(w.bundle_dir, w.pairs[: int(w.cfg["nemo_agree_n"])], w.sr)
+    if agree is None:
+        w.why_missing["nemo_onnx_mcd"] = agree_detail
+    return {"rtf_cpu": _f(rtf["rtf"]), "synth_audio_s": _f(sum(p.synth.size for p in w.pairs) / w.sr),
+            "synth_wall_s": _f(synth_s), "nemo_onnx_mcd": _f(agree)}
+
+
+def _impostor(w: _Work) -> tuple[Any, int] | None:
+    ipath = _abs(w.root, w.cfg["impostor"])
+    if ipath.exists():
+        return ev.load_audio(ipath)
+    w.why_missing["spk_margin"] = f"no impostor recording at {rel(ipath, w.root)}"
+    return None
+
+
+def _evidence(st: StageRun, w: _Work, summary: dict[str, Any], rows: list[dict[str, Any]]) -> int:
+    """Audio per text, metrics.json, report media, and the bundle's validation record; returns the
+    number of media items."""
+    from ..bundle import write_validation
+
+    audio_dir = st.stage_dir / "audio"
+    for i, p in enumerate(w.pairs):
+        save_wav(audio_dir / f"{p.kind}_{i:03d}.wav", p.synth, w.sr)
+        summary["texts"].append({"text": p.text, "kind": p.kind, "ref": p.ref_path or None,
+                                 **{k: (_f(v) if not isinstance(v, (str, list)) else v) for k, v in p.metrics.items()}})
+    items = write_media(st, w.pairs, w.sr, rows, summary["metrics"], int(w.cfg["media_pairs"]))
+    metrics_path = st.stage_dir / "metrics.json"
+    atomic_write_text(metrics_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    st.artifact("validation_metrics", metrics_path)
+    st.artifact("bundle_validation", write_validation(w.bundle_dir, summary))
+    # manifest.json now carries the validation record: hash it again here, so the ledger's latest
+    # entry for that path matches the file on disk
+    st.artifact("bundle_manifest", w.bundle_dir / "manifest.json")
+    return len(items)
+
+
 def validate_stage(st: StageRun, profile: dict[str, Any], *, root: str | os.PathLike[str],
                    run_dir: str | os.PathLike[str], voice_profile_id: str,
                    weights_manifest: str | os.PathLike[str] | None,
@@ -372,114 +476,39 @@ def validate_stage(st: StageRun, profile: dict[str, Any], *, root: str | os.Path
     also goes into the bundle's validation.json. Raises LaneError for a bad bundle (bundle_invalid)
     or a bundle that cannot synthesize (synthesis_failed)."""
     rootp = Path(root).resolve()
-    rdir = Path(run_dir)
     cfg = eval_config(profile)
-    thresholds = ev.load_thresholds(cfg)
     bdir = Path(bundle_dir) if bundle_dir else rootp / "bundles" / voice_profile_id / "voice_bundle"
-    t_start = time.monotonic()
-
-    # 1. the bundle, before anything else
-    from ..bundle import validate_voice_bundle, write_validation
-
-    check = validate_voice_bundle(bdir, rootp)
-    st.check("bundle_valid", check.ok, f"{rel(bdir, rootp)}: " + ("ok" if check.ok else "; ".join(check.problems[:3])))
-    if not check.ok:
-        raise LaneError("bundle_invalid", f"{rel(bdir, rootp)}: {check.problems[0]}"
-                        + (f" (+{len(check.problems) - 1} more)" if len(check.problems) > 1 else ""))
-
-    # 2. evaluators from the weights manifest (licence-checked); missing ones are recorded, not raised
-    evaluators = ev.load_evaluators(weights_manifest, rootp)
+    w = _Work(rootp, bdir, cfg, time.monotonic())
+    _check_bundle(st, w)
+    evaluators = ev.load_evaluators(weights_manifest, rootp)  # missing ones are recorded, not raised
     st.stats(**{f"evaluator_{role}": s.state for role, s in evaluators.status.items()})
-
-    # 3. texts: held-out recordings + the fixed sentence set
-    why_missing: dict[str, str] = {}
-    vman = Path(val_manifest) if val_manifest else rdir / "train" / "data" / "val_manifest.json"
-    pairs: list[Pair] = []
-    if vman.exists():
-        for row in read_heldout(vman, int(cfg["max_heldout"])):
-            ref, ref_sr = ev.load_audio(row["audio_filepath"])
-            pairs.append(Pair(row["text"], _normalize(row["text"]), ref=ref, ref_sr=ref_sr,
-                              ref_path=row["audio_filepath"]))
-    if not pairs:
-        msg = f"no held-out recordings ({rel(vman, rootp)} missing or empty)"
-        for k in ("cer_ratio", "wer_ratio", "spk_sim", "spk_margin", "mcd_db", "f0_rmse_hz", "f0_corr",
-                  "vuv_error", "duration_ratio", "dnsmos_ratio"):
-            why_missing[k] = msg
-    sentences = read_sentences(_abs(rootp, cfg["sentences"]))
-    pairs += [Pair(s, _normalize(s), kind="sentence") for s in sentences]
-
-    # 4. synthesis with onnxruntime only
-    from ..bundle.voice import OnnxVoice
-
-    voice = OnnxVoice(bdir, threads=int(cfg.get("threads") or 0) or None)
-    sr = int(voice.sample_rate)
-    st.progress(0, len(pairs), "synthesizing")
-    t0 = time.perf_counter()
-    _synthesize(voice, pairs)
-    synth_s = time.perf_counter() - t0
-    # speed: time a few sentences again, warm, one by one
-    timed = [p.spoken for p in pairs if p.kind == "sentence"][: int(cfg["rtf_texts"])] or [pairs[0].spoken]
-    rtf = ev.measure_rtf(voice.synthesize, timed, sr, warmup=0)
-
-    # 5. NeMo vs ONNX on a few texts
-    agree, agree_detail = _nemo_agreement(bdir, pairs[: int(cfg["nemo_agree_n"])], sr)
-    if agree is None:
-        why_missing["nemo_onnx_mcd"] = agree_detail
-
-    # 6. metrics
-    impostor = None
-    ipath = _abs(rootp, cfg["impostor"])
-    if ipath.exists():
-        impostor = ev.load_audio(ipath)
-    else:
-        why_missing["spk_margin"] = f"no impostor recording at {rel(ipath, rootp)}"
-    metrics = compute_metrics(pairs, sr, evaluators, cfg, impostor, st)
-    metrics.update({"rtf_cpu": _f(rtf["rtf"]), "synth_audio_s": _f(sum(p.synth.size for p in pairs) / sr),
-                    "synth_wall_s": _f(synth_s), "nemo_onnx_mcd": _f(agree)})
-
-    # 7. gates
-    rows = record_checks(st, thresholds, metrics, evaluators, why_missing)
+    _texts(w, Path(val_manifest) if val_manifest else Path(run_dir) / "train" / "data" / "val_manifest.json")
+    speed = _synthesis(st, w)
+    metrics = compute_metrics(w.pairs, w.sr, evaluators, cfg, _impostor(w), st)
+    metrics.update(speed)
+    rows = record_checks(st, ev.load_thresholds(cfg), metrics, evaluators, w.why_missing)
     failed = [r["id"] for r in rows if r["ok"] is False]
     missing = [r["id"] for r in rows if r["ok"] is None and not r["optional"]]
-    ok = check.ok and not failed and not missing
-
-    # 8. artifacts: audio per text, metrics, media, the bundle's validation record
-    audio_dir = st.stage_dir / "audio"
-    per_text = []
-    for i, p in enumerate(pairs):
-        _save_wav(audio_dir / f"{p.kind}_{i:03d}.wav", p.synth, sr)
-        per_text.append({"text": p.text, "kind": p.kind, "ref": p.ref_path or None,
-                         **{k: (_f(v) if not isinstance(v, (str, list)) else v) for k, v in p.metrics.items()}})
-    items = write_media(st, pairs, sr, rows, metrics, int(cfg["media_pairs"]))
+    ok = not failed and not missing
     summary: dict[str, Any] = {
         "schema": VALIDATION_SCHEMA, "run_id": st.run_id, "profile": profile.get("name"),
         "voice_profile_id": voice_profile_id, "created_at": now_iso(), "ok": ok,
         "first_fail": (failed + missing)[0] if (failed or missing) else None,
         "metrics": metrics, "checks": rows,
         "evaluators": {r: {"state": s.state, "detail": s.detail} for r, s in evaluators.status.items()},
-        "texts": per_text, "duration_s": round(time.monotonic() - t_start, 2),
+        "texts": [], "duration_s": round(time.monotonic() - w.t_start, 2),
     }
-    metrics_path = st.stage_dir / "metrics.json"
-    atomic_write_text(metrics_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    st.artifact("validation_metrics", metrics_path)
-    vpath = write_validation(bdir, summary)
-    st.artifact("bundle_validation", vpath)
-    # manifest.json now carries the validation record: hash it again here, so the ledger's latest
-    # entry for that path matches the file on disk
-    st.artifact("bundle_manifest", bdir / "manifest.json")
+    n_media = _evidence(st, w, summary, rows)
     st.stats(**{k: v for k, v in metrics.items() if v is not None},
-             validation_ok=ok, validate_wall_s=round(time.monotonic() - t_start, 2), media_items=len(items))
+             validation_ok=ok, validate_wall_s=round(time.monotonic() - w.t_start, 2), media_items=n_media)
     return summary
 
 
-def finish_stage(st: StageRun, summary: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write the stage result. Failed thresholds -> gate_failed (first_fail the metric); when the
-    only gaps are evaluators whose licence is blocked, the reason is evaluator_license_blocked;
-    other gaps -> not_evaluated (StageRun's own derivation)."""
-    failed = [c for c in st.checks if c.ok is False]
-    missing = [c for c in st.checks if c.ok is None and not c.optional]
-    if not failed and missing and all("evaluator_license_blocked" in c.detail for c in missing):
-        res = st.write("blocked", "evaluator_license_blocked", missing[0].detail)
-        print(f"stage {st.stage}: {res['status']} reason={res['reason']} first_fail={res['first_fail']}", flush=True)
-        return res
-    return st.finish()
+def run(st: StageRun, p: StageParams) -> dict[str, Any]:
+    """The validate stage's entry point (notebooks/validate.ipynb)."""
+    from ..core.config import load_profile
+
+    with st.guard():
+        return validate_stage(st, load_profile(p.profile, p.root_path), root=p.root_path, run_dir=st.run_dir,
+                              voice_profile_id=p.voice_profile_id,
+                              weights_manifest=str(p.path(p.weights_manifest)) if p.weights_manifest else None)

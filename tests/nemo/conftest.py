@@ -21,7 +21,7 @@ def tiny_ds(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def trained(tmp_path_factory: pytest.TempPathFactory, tiny_ds: Any) -> dict[str, Any]:
     """A tiny FastPitch trained TRAIN_STEPS steps through train_voice (demo path, from scratch)."""
     from lane.core.stage import StageRun
-    from lane.nemo import train_voice
+    from lane.nemo.train import train_voice
 
     root = make_root(tmp_path_factory.mktemp("nemo_ws"))
     st = StageRun.open("train", root=root, run_id="nemo-train")

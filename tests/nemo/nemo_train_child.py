@@ -29,7 +29,7 @@ def main() -> int:
 
     from lane.core.reasons import LaneError
     from lane.core.stage import StageRun
-    from lane.nemo import train_voice
+    from lane.nemo.train import train_voice
 
     meta = json.loads((data_dir / "ds.json").read_text())
     ds = SimpleNamespace(**{k: (Path(v) if k.endswith(("manifest", "_dir")) else v) for k, v in meta.items()})

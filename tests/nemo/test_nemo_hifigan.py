@@ -23,9 +23,9 @@ def test_tiny_hifigan_trains_and_exports(trained: dict[str, Any], tiny_ds: Any, 
 
     from lane.bundle import build_bundle, validate_voice_bundle
     from lane.bundle.voice import OnnxVoice
+    from lane.nemo.fastpitch import train_settings
     from lane.nemo.hifigan import train_hifigan
     from lane.nemo.synth import nemo_synthesize
-    from lane.nemo.train import train_settings
 
     root = trained["root"]
     prof = tiny_profile()

@@ -47,7 +47,7 @@ def test_saved_model_restores_and_finetunes_from_it(trained: dict[str, Any], tin
     import torch
     from nemo.collections.tts.models import FastPitchModel
 
-    from lane.nemo import train_voice
+    from lane.nemo.train import train_voice
 
     base_path = Path(trained["result"].fastpitch_nemo)
     base = FastPitchModel.restore_from(str(base_path), map_location="cpu")
@@ -68,7 +68,7 @@ def test_saved_model_restores_and_finetunes_from_it(trained: dict[str, Any], tin
 
 def test_vocabulary_mismatch_is_base_checkpoint_incompatible(trained: dict[str, Any], tiny_ds: Any,
                                                               tmp_path: Path) -> None:
-    from lane.nemo import train_voice
+    from lane.nemo.train import train_voice
 
     root = make_root(tmp_path / "ws")
     cfg = root / "configs" / "nemo" / "fastpitch.yaml"
@@ -87,7 +87,7 @@ def test_vocabulary_mismatch_is_base_checkpoint_incompatible(trained: dict[str, 
 def test_architecture_mismatch_is_base_checkpoint_incompatible(trained: dict[str, Any], tiny_ds: Any,
                                                                tmp_path: Path) -> None:
     """A file that is not a FastPitch .nemo at all gives the same clear reason, not a traceback."""
-    from lane.nemo import train_voice
+    from lane.nemo.train import train_voice
 
     root = make_root(tmp_path / "ws")
     bogus = root / "not_fastpitch.nemo"
@@ -101,7 +101,7 @@ def test_architecture_mismatch_is_base_checkpoint_incompatible(trained: dict[str
 
 
 def test_production_without_base_weights(tiny_ds: Any, tmp_path: Path) -> None:
-    from lane.nemo import train_voice
+    from lane.nemo.train import train_voice
 
     root = make_root(tmp_path / "ws")
     st = StageRun.open("train", root=root, run_id="nobase")
@@ -119,7 +119,7 @@ def test_production_without_base_weights(tiny_ds: Any, tmp_path: Path) -> None:
 
 def test_nan_loss_is_training_diverged(tiny_ds: Any, tmp_path: Path) -> None:
     """pitch_std 0 makes the normalised pitch infinite, so the loss is NaN at the first step."""
-    from lane.nemo import train_voice
+    from lane.nemo.train import train_voice
 
     ds = copy.copy(tiny_ds)
     ds.pitch_stats = {**tiny_ds.pitch_stats, "pitch_std": 0.0}

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lane.core.config import resolve_settings
+from lane.core.config import resolve_settings, validate_config_file
 from lane.core.lanes import load_lane
 from lane.core.reasons import LaneError
-from lane.stages.verify import check_head, inspect_audio, validate_config_file
+from lane.data.probe import inspect_audio
+from lane.stages.checks import check_head
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -36,7 +36,7 @@ def test_blocked_licence_evaluator_is_not_evaluated(workspace):
     evs = ev.load_evaluators(manifest, workspace, roles=["asr"])
     assert evs.asr is None and evs.status["asr"].state == "evaluator_license_blocked"
 
-    from lane.stages.validate import finish_stage, record_checks
+    from lane.stages.validate import record_checks
 
     for optional, want in ((False, ("blocked", "evaluator_license_blocked", "cer_ratio")),
                            (True, ("partial-blocked", "ok", None))):
@@ -45,7 +45,7 @@ def test_blocked_licence_evaluator_is_not_evaluated(workspace):
                                                  "mcd_db": {"max": 8.0}}})
         rows = record_checks(st, ths, {"mcd_db": 5.0}, evs, {})
         assert rows[0]["ok"] is None and "evaluator_license_blocked" in rows[0]["detail"]
-        res = finish_stage(st)
+        res = st.finish()
         assert (res["status"], res["reason"], res["first_fail"]) == want
         assert json.loads((st.stage_dir / "result.json").read_text())["reason"] == want[1]
 
@@ -60,13 +60,13 @@ def test_missing_evaluator_entry_is_unavailable(workspace):
 
 
 def _run(root: Path, profile: dict, run_id: str, **kw):
-    from lane.stages.validate import finish_stage, validate_stage
+    from lane.stages.validate import validate_stage
 
     st = StageRun.open("validate", root=root, run_id=run_id, run_dir=root / "runs" / "demo-run")
     with st.guard():
         summary = validate_stage(st, profile, root=root, run_dir=st.run_dir, voice_profile_id="demo_voice",
                                  weights_manifest=str(root / EXAMPLE_MANIFEST), **kw)
-    return st, summary, finish_stage(st, summary)
+    return st, summary, st.finish()
 
 
 def test_demo_bundle_end_to_end_demo_passes_production_gates_fail(demo_workspace, tmp_path):
@@ -77,7 +77,7 @@ def test_demo_bundle_end_to_end_demo_passes_production_gates_fail(demo_workspace
     Metrics are checked against known facts (the references are real espeak speech), not constants."""
     from lane.bundle import validate_voice_bundle
     from lane.core.media import collect
-    from lane.stages.validate import finish_stage, record_checks
+    from lane.stages.validate import record_checks
 
     root = demo_workspace
     demo = load_profile("demo", root)
@@ -116,7 +116,7 @@ def test_demo_bundle_end_to_end_demo_passes_production_gates_fail(demo_workspace
     st2 = StageRun.open("validate", root=tmp_path, run_id="prod-gates")
     st2.check("bundle_valid", True, "checked above")
     rows = record_checks(st2, ths, m, ev.load_evaluators(str(root / EXAMPLE_MANIFEST), root, roles=[]), {})
-    res2 = finish_stage(st2, summary)
+    res2 = st2.finish()
     expected_fails = [t.metric for t in ths if t.judge(m.get(t.metric)) is False]
     assert "cer_ratio" in expected_fails
     assert res2["status"] == "failed" and res2["reason"] == "gate_failed"

@@ -1,0 +1,116 @@
+"""Checking a voice bundle: the manifest against configs/schemas/voice_bundle.schema.json, every listed
+file's sha256 and size, no unlisted files, every model file the manifest names is listed, and the
+validation record's hash. Also where validate records its results (`write_validation`) without
+disturbing the other hashes."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.fsutil import atomic_write_json, sha256_file
+from ..core.paths import PACKAGE_ROOT, config_file
+from ..core.reasons import LaneError
+
+SCHEMA_FILE = "voice_bundle.schema.json"
+UNLISTED = ("manifest.json", "validation.json")
+
+
+@dataclass
+class BundleCheck:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+
+
+def _schema(root: str | os.PathLike[str] | None) -> dict[str, Any]:
+    path = config_file(root if root else PACKAGE_ROOT, "schemas", SCHEMA_FILE)
+    if path.exists():
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    raise LaneError("bundle_invalid", f"{SCHEMA_FILE} not found")
+
+
+def validate_voice_bundle(bundle_dir: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> BundleCheck:
+    """Check the manifest against its schema, every listed file's sha256 and size, that no unlisted
+    file is present, that every model file the manifest names is listed, and the validation record."""
+    import jsonschema
+
+    bdir = Path(bundle_dir)
+    problems: list[str] = []
+    mpath = bdir / "manifest.json"
+    if not mpath.exists():
+        return BundleCheck(False, [f"{mpath} is missing"])
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        return BundleCheck(False, [f"manifest.json is not JSON: {exc}"])
+    validator = jsonschema.Draft202012Validator(_schema(root))
+    for err in sorted(validator.iter_errors(manifest), key=lambda e: list(e.path)):
+        where = "/".join(str(p) for p in err.path) or "(root)"
+        problems.append(f"manifest {where}: {err.message}")
+    if problems:
+        return BundleCheck(False, problems)
+    files: dict[str, dict[str, Any]] = manifest["files"]
+    for name, meta in sorted(files.items()):
+        p = bdir / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            problems.append(f"{name}: path escapes the bundle")
+            continue
+        if not p.is_file():
+            problems.append(f"{name}: listed but missing")
+            continue
+        size = p.stat().st_size
+        if size != meta["bytes"]:
+            problems.append(f"{name}: {size} bytes, manifest says {meta['bytes']}")
+        digest = sha256_file(p)
+        if digest != meta["sha256"]:
+            problems.append(f"{name}: sha256 {digest[:12]}... does not match the manifest ({meta['sha256'][:12]}...)")
+    present = {str(p.relative_to(bdir)) for p in bdir.rglob("*") if p.is_file()}
+    for extra in sorted(present - set(files) - set(UNLISTED)):
+        problems.append(f"{extra}: present but not listed in the manifest")
+    referenced = [manifest["tokenizer"]["path"], manifest["models"]["spectrogram"]["onnx"]]
+    voc = manifest["models"]["vocoder"]
+    if voc["type"] == "hifigan":
+        referenced.append(voc["onnx"])
+    for key in ("nemo",):
+        for part in (manifest["models"]["spectrogram"], voc):
+            if part.get(key):
+                referenced.append(part[key])
+    for name in referenced:
+        if name not in files:
+            problems.append(f"{name}: named by the manifest's models/tokenizer but not listed in files")
+    val = manifest.get("validation")
+    if val is not None:
+        vp = bdir / val["path"]
+        if not vp.is_file():
+            problems.append(f"{val['path']}: validation record missing")
+        elif sha256_file(vp) != val["sha256"]:
+            problems.append(f"{val['path']}: sha256 does not match the manifest's validation record")
+    return BundleCheck(not problems, problems)
+
+
+def require_valid(bundle_dir: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> None:
+    check = validate_voice_bundle(bundle_dir, root)
+    if not check.ok:
+        raise LaneError("bundle_invalid", f"{bundle_dir}: {check.problems[0]}"
+                        + (f" (+{len(check.problems) - 1} more)" if len(check.problems) > 1 else ""))
+
+
+def write_validation(bundle_dir: str | os.PathLike[str], validation: dict[str, Any]) -> Path:
+    """Write validation.json beside manifest.json and record its hash in the manifest's `validation`
+    section. The files section is untouched, so every other hash stays valid."""
+    bdir = Path(bundle_dir)
+    mpath = bdir / "manifest.json"
+    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    vpath = atomic_write_json(bdir / "validation.json", validation)
+    manifest["validation"] = {
+        "path": "validation.json",
+        "sha256": sha256_file(vpath),
+        "bytes": vpath.stat().st_size,
+        "ok": bool(validation.get("ok")) if "ok" in validation else None,
+        "run_id": validation.get("run_id"),
+    }
+    atomic_write_json(mpath, manifest)
+    return vpath

@@ -1,0 +1,213 @@
+"""FastPitch for the lane: the model config (configs/nemo/fastpitch.yaml + the profile's knobs + the
+dataset's manifests, pitch cache and statistics), building it from scratch or from a base .nemo,
+and fitting it with the lane's callback, checkpoints and resume.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ..core.reasons import LaneError
+from ..core.stage import StageRun
+from .runtime import import_nemo, quiet_nemo
+
+FASTPITCH_CONFIG = "configs/nemo/fastpitch.yaml"
+HIFIGAN_CONFIG = "configs/nemo/hifigan.yaml"
+
+
+def ds_get(ds: Any, name: str, default: Any = None) -> Any:
+    if isinstance(ds, dict):
+        return ds.get(name, default)
+    return getattr(ds, name, default)
+
+
+def train_settings(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile's `train:` section with defaults filled in."""
+    t = dict(profile.get("train") or {})
+    fp = dict(t.get("fastpitch") or {})
+    fp.setdefault("config", FASTPITCH_CONFIG)
+    fp.setdefault("init", "base")
+    fp.setdefault("max_steps", 1000)
+    fp.setdefault("model", {})
+    fp.setdefault("tokenizer", "config")
+    voc = dict(t.get("vocoder") or {})
+    voc.setdefault("type", "griffin_lim")
+    voc.setdefault("griffin_lim", {"n_iter": 32, "power": 1.2})
+    out = {
+        "seed": 1234, "devices": 1, "accelerator": "auto", "precision": "32-true", "grad_clip": 1.0,
+        "checkpoint_every": 100, "stats_every": 10, "progress_every": 0, "min_epoch_steps": 40,
+        "val_every": 0, "limit_val_batches": 4, "num_workers": 0,
+    }
+    out.update({k: v for k, v in t.items() if k not in ("fastpitch", "vocoder")})
+    out["fastpitch"] = fp
+    out["vocoder"] = voc
+    return out
+
+
+def _write_repeated_manifest(src: Path, dst: Path, batch_size: int, min_epoch_steps: int) -> tuple[int, int]:
+    """Repeat the training manifest so one epoch has at least `min_epoch_steps` batches.
+
+    Small datasets otherwise end an epoch every few steps, and Lightning's per-epoch overhead
+    (dataloader restart, epoch-end hooks) dominated the step time on the H100 (shared/gpu/README.md).
+    Returns (rows in the source, repeat factor).
+    """
+    rows = [ln for ln in src.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not rows:
+        raise LaneError("dataset_empty", f"{src} lists no clips")
+    steps = max(1, math.ceil(len(rows) / batch_size))
+    repeat = max(1, math.ceil(min_epoch_steps / steps)) if min_epoch_steps > 0 else 1
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text("\n".join(rows * repeat) + "\n", encoding="utf-8")
+    return len(rows), repeat
+
+
+def fastpitch_config(settings: dict[str, Any], ds: Any, root: Path, out_dir: Path) -> Any:
+    """The FastPitch model DictConfig: base yaml + profile knobs + dataset paths and pitch settings."""
+    from omegaconf import OmegaConf
+
+    fp = settings["fastpitch"]
+    cfg_path = Path(fp["config"])
+    if not cfg_path.is_absolute():
+        cfg_path = root / cfg_path
+    if not cfg_path.exists():
+        raise LaneError("config_invalid", f"FastPitch config {cfg_path} does not exist")
+    base = OmegaConf.load(cfg_path)
+    knobs: dict[str, Any] = dict(fp.get("model") or {})
+    knobs["num_workers"] = int(settings.get("num_workers", 0))
+    ps = ds_get(ds, "pitch_settings") or {}
+    stats = ds_get(ds, "pitch_stats") or {}
+    sr = ds_get(ds, "sample_rate") or ps.get("sample_rate")
+    if sr:
+        knobs["sample_rate"] = int(sr)
+    for src, dst in (("fmin", "pitch_fmin"), ("fmax", "pitch_fmax"), ("hop_length", "hop_length"),
+                     ("win_length", "win_length"), ("n_fft", "n_fft")):
+        if ps.get(src) is not None:
+            knobs[dst] = ps[src]
+    for key in ("pitch_mean", "pitch_std"):
+        if stats.get(key) is not None:
+            knobs[key] = float(stats[key])
+    unknown = [k for k in knobs if k not in base or k == "model"]
+    if unknown:
+        raise LaneError("config_invalid", f"unknown FastPitch knob(s) {unknown} in train.fastpitch.model")
+    merged = OmegaConf.merge(base, knobs)
+    batch_size = int(merged.batch_size)
+    train_manifest = Path(ds_get(ds, "train_manifest"))
+    val_manifest = Path(ds_get(ds, "val_manifest") or train_manifest)
+    rep_manifest = out_dir / "train_manifest.epoch.json"
+    n_rows, repeat = _write_repeated_manifest(train_manifest, rep_manifest, batch_size,
+                                              int(settings.get("min_epoch_steps", 0)))
+    sup = ds_get(ds, "sup_data_dir") or (out_dir / "sup_data")
+    full: Any = OmegaConf.create(OmegaConf.to_container(merged, resolve=True))
+    model: Any = full["model"]
+    for part, manifest in (("train_ds", rep_manifest), ("validation_ds", val_manifest)):
+        model[part]["dataset"]["manifest_filepath"] = str(manifest)
+        model[part]["dataset"]["sup_data_path"] = str(sup)
+    if int(settings.get("num_workers", 0)) > 0:
+        model.train_ds.dataloader_params.persistent_workers = True
+    model.train_ds.dataloader_params.batch_size = batch_size
+    return model, {"rows": n_rows, "repeat": repeat, "batch_size": batch_size}
+
+
+def _tokens_of(cfg_tokenizer: Any) -> list[str]:
+    from nemo.core.classes.common import safe_instantiate
+
+    return list(safe_instantiate(cfg_tokenizer).tokens)
+
+
+def build_fastpitch(cfg: Any, trainer: Any, base: dict[str, Any] | None, tokenizer_mode: str) -> Any:
+    """A FastPitchModel from `cfg` (from scratch) or fine-tuned from a base .nemo (architecture and,
+    with tokenizer_mode="checkpoint", the tokenizer from the base)."""
+    from omegaconf import OmegaConf, open_dict
+
+    tts = import_nemo()
+    quiet_nemo()
+    if base is None:
+        return tts.FastPitchModel(cfg=cfg, trainer=trainer)
+    path = str(base["path"])
+    try:
+        base_cfg = tts.FastPitchModel.restore_from(path, return_config=True, map_location="cpu")
+    except Exception as exc:
+        raise LaneError("base_checkpoint_incompatible",
+                        f"{path} is not a loadable FastPitch .nemo ({type(exc).__name__}: {exc})") from exc
+    if not base_cfg.get("learn_alignment", False):
+        raise LaneError("base_checkpoint_incompatible", f"{path}: base FastPitch was not trained with learn_alignment")
+    if tokenizer_mode == "config":
+        want = _tokens_of(cfg.text_tokenizer)
+        base_model = tts.FastPitchModel.restore_from(path, map_location="cpu")
+        have = list(base_model.vocab.tokens)
+        del base_model
+        if want != have:
+            diff = sorted(set(want) ^ set(have))
+            raise LaneError(
+                "base_checkpoint_incompatible",
+                f"vocabulary mismatch: config tokenizer {cfg.text_tokenizer._target_.rsplit('.', 1)[-1]} has "
+                f"{len(want)} tokens, base checkpoint {path} has {len(have)} "
+                f"({base_cfg.text_tokenizer._target_.rsplit('.', 1)[-1]}); differing: {diff[:12]}; "
+                "set train.fastpitch.tokenizer: checkpoint to keep the checkpoint's tokenizer")
+    merged: Any = OmegaConf.create(OmegaConf.to_container(base_cfg, resolve=False))
+    with open_dict(merged):
+        for key in ("train_ds", "validation_ds", "optim", "pitch_mean", "pitch_std", "pitch_fmin", "pitch_fmax"):
+            merged[key] = cfg[key]
+        if tokenizer_mode == "config":
+            merged["text_tokenizer"] = cfg.text_tokenizer
+        merged.pop("log_config", None)
+    try:
+        model = tts.FastPitchModel.restore_from(path, override_config_path=merged, trainer=trainer,
+                                                map_location="cpu", strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0][:300]
+        raise LaneError("base_checkpoint_incompatible", f"{path}: weights do not fit the config ({first})") from exc
+    model.setup_training_data(model.cfg.train_ds)
+    model.setup_validation_data(model.cfg.validation_ds)
+    return model
+
+
+def audio_settings(cfg: Any) -> dict[str, Any]:
+    pre = cfg.preprocessor
+    return {
+        "sample_rate": int(cfg.sample_rate), "n_mels": int(cfg.n_mel_channels), "n_fft": int(pre.n_fft),
+        "win_length": int(pre.n_window_size), "hop_length": int(pre.n_window_stride),
+        "lowfreq": float(pre.lowfreq or 0), "highfreq": float(pre.highfreq) if pre.highfreq else None,
+        "window": str(pre.window), "log_zero_guard_value": float(pre.log_zero_guard_value),
+        "mel_norm": "slaney", "mag_power": float(pre.mag_power),
+    }
+
+
+def run_fastpitch(st: StageRun, settings: dict[str, Any], cfg: Any, *, out_dir: Path, base: dict[str, Any] | None,
+                  resume: bool, extra_callbacks: list[Any] | None = None) -> tuple[Any, int, list[float]]:
+    """Fit FastPitch to `settings.fastpitch.max_steps`, resuming from out_dir/checkpoints/last.ckpt."""
+    import lightning.pytorch as pl
+
+    pl.seed_everything(int(settings["seed"]), workers=True, verbose=False)
+    total = int(settings["fastpitch"]["max_steps"])
+    ckpt_dir = out_dir / "checkpoints" / "fastpitch"
+    from .trainer import LaneProgressCallback, make_trainer, truncate_loss_log
+
+    cb = LaneProgressCallback(st, total, ckpt_dir, int(settings["checkpoint_every"]), int(settings["stats_every"]),
+                int(settings.get("progress_every") or 0), out_dir / "loss_log.jsonl")
+    trainer = make_trainer(settings, total, out_dir, [cb, *(extra_callbacks or [])])
+    model = build_fastpitch(cfg, trainer, base, settings["fastpitch"]["tokenizer"])
+    ckpt = ckpt_dir / "last.ckpt"
+    ckpt_path = None
+    if resume and ckpt.exists():
+        ckpt_path = str(ckpt)
+        meta = json.loads((ckpt_dir / "last.json").read_text())
+        print(f"resuming FastPitch from {ckpt} ({meta})", flush=True)
+        truncate_loss_log(out_dir / "loss_log.jsonl", "fastpitch", int(meta["step"]))
+    elif resume:
+        print("resume asked for but no FastPitch checkpoint yet: starting at step 0", flush=True)
+    try:
+        trainer.fit(model, ckpt_path=ckpt_path)
+    except LaneError:
+        raise
+    except (RuntimeError, KeyError, EOFError) as exc:
+        if ckpt_path and ("checkpoint" in str(exc).lower() or isinstance(exc, (EOFError, KeyError))):
+            raise LaneError("checkpoint_missing", f"{ckpt_path} is not usable: {exc}") from exc
+        raise
+    if int(trainer.global_step) < total:
+        raise LaneError("training_diverged", f"training stopped at step {trainer.global_step} of {total}")
+    st.stats(fastpitch_start_step=int(cb.first_step or 0), fastpitch_steps=int(trainer.global_step))
+    return model, int(trainer.global_step), cb.step_times

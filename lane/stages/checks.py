@@ -1,0 +1,327 @@
+"""Preflight checks: one registry of small functions that both the orchestrator (before a run
+starts) and the verify stage (as recorded stage checks) run.
+
+=============  ====================================================  ==============================
+registry name  check ids it records                                  failing reason
+=============  ====================================================  ==============================
+config         config_valid: config file schema, lane, profile       config_invalid, unknown_lane
+head           head: git HEAD vs expected, clean tree if required    deterministic_head_mismatch
+audio          audio_present (+ transcript_present)                  missing_audio_path
+weights        weights_manifest_ok, weights_license_commercial,      weights_*, *_license_blocked,
+               base_weights                                          base_weights_missing
+runtime        runtime_nemo, runtime_torch                           nemo_runtime_unavailable
+resources      resources_disk, resources_mem                         insufficient_resources
+=============  ====================================================  ==============================
+
+Each check takes a `CheckContext` (the settings plus what earlier checks learned: lane spec,
+profile, audio inventory ...) and returns `Finding`s. `run_checks` runs the named ones in order.
+The orchestrator runs `EARLY` and raises the first failure; verify runs `ALL`, records every finding,
+then raises the first failure, so the stage result carries a precise reason while the report still
+shows every check.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core.lanes import LaneSpec
+from ..core.paths import git_head, resolve_input
+from ..core.reasons import LaneError
+from ..data.probe import AudioInventory
+
+
+@dataclass
+class Finding:
+    """One recorded check: ok True/False, or None for not evaluated; `error` is what failing means."""
+
+    id: str
+    ok: bool | None
+    detail: str
+    error: LaneError | None = None
+    optional: bool = False
+    value: float | None = None
+    threshold: float | None = None
+
+
+@dataclass
+class RuntimeInfo:
+    nemo_version: str | None
+    torch_version: str | None
+    device: str  # "cuda:0 (<name>)" or "cpu"
+    cuda: bool
+    problem: str = ""
+
+
+@dataclass
+class CheckContext:
+    """The settings the checks read, and what earlier checks found (later checks build on it)."""
+
+    root: Path
+    lane: str
+    profile: str
+    audio: str | None = None
+    transcript: str | None = None
+    expected_head: str | None = None
+    require_clean_tree: bool = False
+    weights_manifest: str | None = None
+    allow_from_scratch: bool = False
+    config_path: str | os.PathLike[str] | None = None
+    max_audio_files: int | None = None  # probe at most this many files of a large folder
+    spec: LaneSpec | None = None
+    prof: dict[str, Any] = field(default_factory=dict)
+    audio_inventory: AudioInventory | None = None
+    weights: list[dict[str, Any]] = field(default_factory=list)
+    runtime: RuntimeInfo | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+CheckFn = Callable[[CheckContext], list[Finding]]
+
+
+# ------------------------------------------------------------------------------------------ config
+def check_config(ctx: CheckContext) -> list[Finding]:
+    from ..core.config import lane_config_file, load_profile, validate_config_file
+    from ..core.lanes import load_lane
+
+    try:
+        cfg = lane_config_file(ctx.root, ctx.config_path)
+        if cfg is not None and cfg.exists():
+            validate_config_file(cfg, ctx.root)
+        ctx.spec = load_lane(ctx.root, ctx.lane)
+        ctx.prof = load_profile(ctx.profile, ctx.root)
+    except LaneError as err:
+        return [Finding("config_valid", False, f"{err.code}: {err.detail}", err)]
+    return [Finding("config_valid", True, f"config {cfg.name if cfg else '(defaults)'} valid; lane {ctx.lane} -> "
+                    f"{ctx.spec.id} ({ctx.spec.status}); profile {ctx.profile}")]
+
+
+# ------------------------------------------------------------------------------------------ head
+@dataclass
+class HeadInfo:
+    sha: str | None
+    dirty: bool | None
+    ok: bool
+    detail: str
+
+
+def check_head(root: str | os.PathLike[str], expected_head: str | None, require_clean_tree: bool) -> HeadInfo:
+    """Compare HEAD with `expected_head` (a full sha or a prefix of at least 7 hex digits)."""
+    head = git_head(root)
+    if not expected_head and not require_clean_tree:
+        return HeadInfo(head.sha, head.dirty, True, f"no expected head given; HEAD={head.sha or 'n/a'}")
+    sha, dirty = head.sha, head.dirty
+    if sha is None:
+        return HeadInfo(None, None, False, f"cannot read HEAD: {head.problem}")
+    if expected_head:
+        exp = expected_head.strip().lower()
+        if len(exp) < 7 or not sha.startswith(exp):
+            return HeadInfo(sha, dirty, False, f"HEAD {sha} != expected {expected_head}")
+    if require_clean_tree and dirty is not False:
+        return HeadInfo(sha, dirty, False, f"tree at {sha[:12]} has uncommitted changes (require_clean_tree)")
+    return HeadInfo(sha, dirty, True, f"HEAD {sha}" + (" (clean)" if dirty is False else " (dirty)" if dirty else ""))
+
+
+def head_finding(ctx: CheckContext) -> list[Finding]:
+    head = check_head(ctx.root, ctx.expected_head, ctx.require_clean_tree)
+    ctx.stats.update(head=head.sha or "n/a", tree_dirty=bool(head.dirty))
+    return [Finding("head", head.ok, head.detail,
+                    None if head.ok else LaneError("deterministic_head_mismatch", head.detail))]
+
+
+# ------------------------------------------------------------------------------------------ audio
+def check_audio(ctx: CheckContext) -> list[Finding]:
+    from ..data.probe import inspect_audio
+
+    out: list[Finding] = []
+    try:
+        inv = inspect_audio(ctx.audio, ctx.root, max_files=ctx.max_audio_files)
+        ctx.audio_inventory = inv
+        s = inv.summary()
+        skipped = f"; {len(inv.problems)} undecodable file(s) skipped" if inv.problems else ""
+        out.append(Finding("audio_present", True, f"{inv.kind}: {s['audio_files']} file(s), {s['audio_total_s']} s, "
+                           f"{s['audio_sample_rates']} Hz, {s['audio_channels']} ch{skipped}"))
+        ctx.stats.update(s)
+    except LaneError as err:
+        out.append(Finding("audio_present", False, f"{err.code}: {err.detail}", err))
+    if ctx.transcript:
+        tpath = resolve_input(ctx.transcript, ctx.root)
+        ok = tpath.is_file() and tpath.stat().st_size > 0
+        out.append(Finding("transcript_present", ok, f"{ctx.transcript}" + ("" if ok else ": missing or empty"),
+                           None if ok else LaneError("missing_audio_path", f"transcript {ctx.transcript}: missing or empty")))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ weights
+_LICENCE_CODES = ("weights_license_blocked", "code_license_blocked")
+
+
+def check_weights(ctx: CheckContext) -> list[Finding]:
+    """The manifest's files and hashes, its licences (separately), and base weights where required."""
+    from ..core.weights import verify_manifest
+
+    if not ctx.weights_manifest:
+        no_manifest = LaneError("weights_manifest_invalid", "no weights manifest given (--weights-manifest)")
+        return [Finding("weights_manifest_ok", False, no_manifest.detail, no_manifest),
+                Finding("weights_license_commercial", False, "no manifest: licences unknown",
+                        LaneError("weights_license_blocked", "no manifest: licences unknown"))]
+    report = verify_manifest(resolve_input(ctx.weights_manifest, ctx.root), ctx.root)
+    ctx.weights = [e.as_dict() for e in report.entries]
+    files = [p for p in report.problems if p.code not in _LICENCE_CODES]
+    licences = [p for p in report.problems if p.code in _LICENCE_CODES]
+    n_ok = sum(1 for e in report.entries if e.state == "ok")
+    n_abs = sum(1 for e in report.entries if e.state.startswith("absent"))
+    out = [Finding("weights_manifest_ok", False, f"{files[0].code}: {files[0].detail}", LaneError(files[0].code, files[0].detail))
+           if files else Finding("weights_manifest_ok", True, f"{n_ok} verified, {n_abs} optional absent ({ctx.weights_manifest})")]
+    if licences:
+        out.append(Finding("weights_license_commercial", False, f"{licences[0].code}: {licences[0].detail}",
+                           LaneError(licences[0].code, licences[0].detail)))
+    elif report.entries:
+        out.append(Finding("weights_license_commercial", True, "code and weights licences allowed for all entries: "
+                           + ", ".join(f"{e.id}={e.weights_license}" for e in report.entries)))
+    else:
+        out.append(Finding("weights_license_commercial", False, "manifest has no entries to check",
+                           LaneError("weights_manifest_invalid", "manifest has no entries")))
+    ctx.stats.update(weights_entries=len(report.entries), weights_verified=n_ok, weights_absent_optional=n_abs)
+    out.append(_base_weights(ctx, {e.role for e in report.entries if e.state == "ok"}))
+    return out
+
+
+def _base_weights(ctx: CheckContext, usable_roles: set[str]) -> Finding:
+    needs_base = bool(ctx.prof.get("promotable", False)) and not ctx.allow_from_scratch
+    missing = [r for r in ("base_spectrogram", "base_vocoder") if r not in usable_roles]
+    if needs_base and missing:
+        msg = f"profile {ctx.profile} fine-tunes from base weights; no usable entry for {missing}"
+        return Finding("base_weights", False, msg, LaneError("base_weights_missing", msg))
+    if needs_base:
+        return Finding("base_weights", True, "base_spectrogram and base_vocoder verified")
+    why = "--allow-from-scratch" if ctx.allow_from_scratch else f"profile {ctx.profile} trains from scratch"
+    return Finding("base_weights", True, f"not required ({why})")
+
+
+# ------------------------------------------------------------------------------------------ runtime
+def nemo_version() -> str:
+    """The NeMo version; LaneError(nemo_runtime_unavailable) when `nemo` or its TTS collection
+    cannot be imported in this Python."""
+    import importlib.util
+
+    try:
+        import nemo
+
+        spec = importlib.util.find_spec("nemo.collections.tts")
+    except Exception as exc:  # ImportError, or anything a broken install raises at import
+        raise LaneError("nemo_runtime_unavailable", f"import nemo failed: {type(exc).__name__}: {exc}") from None
+    if spec is None:
+        raise LaneError("nemo_runtime_unavailable", "nemo is installed without nemo.collections.tts (install nemo_toolkit[tts])")
+    return str(getattr(nemo, "__version__", "unknown"))
+
+
+def torch_device() -> tuple[str, str, bool]:
+    """(torch version, device description, CUDA available)."""
+    try:
+        import torch
+    except Exception as exc:
+        raise LaneError("nemo_runtime_unavailable", f"import torch failed: {type(exc).__name__}: {exc}") from None
+    cuda = bool(torch.cuda.is_available())
+    device = f"cuda:0 ({torch.cuda.get_device_name(0)})" if cuda else "cpu"
+    return str(torch.__version__), device, cuda
+
+
+def check_runtime(ctx: CheckContext) -> list[Finding]:
+    out: list[Finding] = []
+    kind = ctx.spec.runtime if ctx.spec else "nemo"
+    version: str | None = None
+    if kind == "nemo":
+        try:
+            version = nemo_version()
+            out.append(Finding("runtime_nemo", True, f"nemo {version} importable (nemo.collections.tts present)"))
+        except LaneError as err:
+            out.append(Finding("runtime_nemo", False, f"{err.code}: {err.detail}", err))
+    else:
+        out.append(Finding("runtime_nemo", None, f"lane runtime is {kind}, not NeMo", optional=True))
+    torch_version: str | None
+    try:
+        torch_version, device, cuda = torch_device()
+        out.append(Finding("runtime_torch", True, f"torch {torch_version} on {device}"))
+    except LaneError as err:
+        torch_version, device, cuda = None, "none", False
+        out.append(Finding("runtime_torch", False, f"{err.code}: {err.detail}", err))
+    ctx.runtime = RuntimeInfo(version, torch_version, device, cuda)
+    ctx.stats.update(nemo_version=version or "n/a", torch_version=torch_version or "n/a", device=device, cuda=cuda)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ resources
+def free_memory_gb() -> float:
+    """MemAvailable from /proc/meminfo (Linux); falls back to total physical memory."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") / 1024**3
+    except (ValueError, OSError, AttributeError):
+        return float("nan")
+
+
+def free_disk_gb(path: str | os.PathLike[str]) -> float:
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return shutil.disk_usage(p).free / 1024**3
+
+
+def check_resources(ctx: CheckContext) -> list[Finding]:
+    res = ctx.prof.get("resources", {}) or {}
+    need_disk = float(res.get("min_free_disk_gb", 0))
+    need_mem = float(res.get("min_free_mem_gb", 0))
+    disk = free_disk_gb(ctx.root)
+    mem = free_memory_gb()
+    ok_disk = disk >= need_disk
+    ok_mem = not (mem < need_mem)  # nan (unknown) passes: the kernel, not this check, will say
+    ctx.stats.update(free_disk_gb=round(disk, 2), free_mem_gb=round(mem, 2))
+    return [
+        Finding("resources_disk", ok_disk, f"{disk:.1f} GB free at {ctx.root}, profile needs {need_disk:g} GB",
+                None if ok_disk else LaneError("insufficient_resources", f"free disk {disk:.1f} GB < {need_disk:g} GB"),
+                value=round(disk, 2), threshold=need_disk),
+        Finding("resources_mem", ok_mem, f"{mem:.1f} GB available, profile needs {need_mem:g} GB",
+                None if ok_mem else LaneError("insufficient_resources", f"free memory {mem:.1f} GB < {need_mem:g} GB"),
+                value=round(mem, 2), threshold=need_mem),
+    ]
+
+
+# ------------------------------------------------------------------------------------------ registry
+CHECKS: dict[str, CheckFn] = {
+    "config": check_config,
+    "head": head_finding,
+    "audio": check_audio,
+    "weights": check_weights,
+    "runtime": check_runtime,
+    "resources": check_resources,
+}
+ALL = tuple(CHECKS)
+EARLY = ("config", "head", "audio")  # cheap: the orchestrator runs these before a run starts
+
+
+def run_checks(ctx: CheckContext, names: Sequence[str],
+               on_start: Callable[[int, int, str], None] | None = None) -> list[Finding]:
+    """Run the named checks in order; every finding is returned, none is raised."""
+    found: list[Finding] = []
+    for i, name in enumerate(names, 1):
+        if on_start is not None:
+            on_start(i, len(names), name)
+        found.extend(CHECKS[name](ctx))
+    return found
+
+
+def raise_first_finding(findings: Sequence[Finding]) -> None:
+    for f in findings:
+        if f.error is not None:
+            raise f.error
