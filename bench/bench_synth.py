@@ -38,8 +38,8 @@ def tiny_bundle(work: Path) -> Path:
     from lane.bundle import build_bundle
     from lane.core.config import load_profile
     from lane.core.stage import StageRun
-    from lane.nemo import train_voice
     from lane.nemo.tinydata import make_tiny_dataset
+    from lane.nemo.train import train_voice
 
     ds = make_tiny_dataset(work / "data", n=8)
     prof = copy.deepcopy(load_profile("demo", ROOT))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""FastPitch training throughput: the lane's training (lane.nemo.run_fastpitch: PROGRESS/STATS
+"""FastPitch training throughput: the lane's training (lane.nemo.fastpitch.run_fastpitch: PROGRESS/STATS
 callback, loss log, atomic step checkpoints, TensorBoard) against a bare NeMo/Lightning Trainer loop
 with the same model config and data, in one process, alternating A/B runs. Also the per-epoch overhead:
 effective steps/s (steps / wall of fit) against the median step time, with short epochs (the raw
@@ -98,7 +98,7 @@ def bare_run(settings: dict[str, Any], cfg: Any, steps: int) -> dict[str, float]
 
 def lane_run(settings: dict[str, Any], cfg: Any, steps: int, out_dir: Path) -> dict[str, float]:
     from lane.core.stage import StageRun
-    from lane.nemo.train import run_fastpitch
+    from lane.nemo.fastpitch import run_fastpitch
 
     st = StageRun.open("train", root=out_dir, run_id=f"bench-{time.time_ns()}")
     timer = timer_callback()
@@ -139,7 +139,7 @@ def main() -> int:
     audio_s = sum(json.loads(x)["duration"] for x in Path(ds.train_manifest).read_text().splitlines())
 
     from lane.core.config import load_profile
-    from lane.nemo.train import fastpitch_config, train_settings
+    from lane.nemo.fastpitch import fastpitch_config, train_settings
 
     prof = load_profile("demo", ROOT)
     prof["train"].update({"accelerator": args.device, "precision": args.precision, "num_workers": args.workers,

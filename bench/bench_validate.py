@@ -167,7 +167,7 @@ def bench_production_rtf(threads: int, chars_per_s: float) -> dict[str, Any]:
     import onnxruntime as ort
     from omegaconf import OmegaConf, open_dict
 
-    from lane.nemo.train import import_nemo
+    from lane.nemo.runtime import import_nemo
     from lane.stages.validate import read_sentences
 
     import_nemo()

@@ -10,32 +10,10 @@ the final `[tts-prod]` line itself (or lets the runner print it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ..core.config import Settings
-    from ..core.lanes import LaneSpec
-    from ..core.status import OrchestratorLog
+from .base import Backend, RunContext
 
 BACKEND_NAMES = ("local", "local_docker", "managed_job")
-
-
-@dataclass
-class RunContext:
-    settings: Settings
-    root: Path
-    run_id: str
-    resume: bool
-    lane: LaneSpec
-    log: OrchestratorLog
-    config_path: Path | None = None
-    env: dict[str, str] = field(default_factory=dict)
-
-
-Backend = Callable[[RunContext], int]
+__all__ = ["BACKEND_NAMES", "Backend", "RunContext", "get_backend"]
 
 
 def get_backend(name: str) -> Backend:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..core.config import ENV_VARS, Settings
 from ..core.reasons import LaneError
-from . import RunContext
+from .base import RunContext
 
 IMAGE_REPO = "voice-lane"
 DOCKERFILE = "docker/Dockerfile"

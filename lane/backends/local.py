@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from . import RunContext
+from .base import RunContext
 
 
 def run(ctx: RunContext) -> int:

@@ -6,7 +6,7 @@ status blocked, and exits 2. Nothing runs."""
 from __future__ import annotations
 
 from ..core.reasons import LaneError
-from . import RunContext
+from .base import RunContext
 
 
 def run(ctx: RunContext) -> int:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..core.fsutil import atomic_write_json, atomic_write_text, rel
 from ..core.reasons import LaneError
+from ..core.stage import StageRun
 from . import audio as au
 from . import checks as ck
 from . import pitch as pt
@@ -89,78 +90,47 @@ class _Timer:
         self.t[key] = self.t.get(key, 0.0) + dt
 
 
-def prepare_dataset(st: Any, profile: dict[str, Any], *, audio: str, transcript: str | None = None,
-                    input_format: str = "auto", out_dir: Path, weights_manifest: str | None = None,
-                    lane: str) -> DatasetResult:
-    """Build the dataset for `lane` from `audio` into `out_dir` (runs/<id>/train/data/). See module doc."""
-    root = Path(st.root)
-    out_dir = Path(out_dir)
-    cfg = _data_cfg(profile)
-    sr = int(cfg.get("sample_rate", 22050))
-    lim = ck.Limits.from_profile(cfg)
-    timer = _Timer()
-    if not transcript and input_format == "auto" and audio:
-        paired = paired_transcript(audio, root) if _path(audio.split(",")[0], root).exists() else None
-        if paired is not None:
-            transcript = str(paired)
-            print(f"using the transcript next to the recording: {rel(paired, root)}", flush=True)
-    fmt = detect_format(audio, transcript, root, input_format)
-    st.stats(input_format=fmt)
-    st.progress(1, 6, f"reading {fmt} input")
-    engine_name: str | None = None
+def _read_clips(st: StageRun, cfg: dict[str, Any], lim: ck.Limits, fmt: str, audio: str, transcript: str | None,
+                root: Path, weights_manifest: str | None, sr: int, timer: _Timer) -> tuple[list[_Clip], str | None]:
+    """Every clip of the input (decoded, not yet checked) and the transcription engine used, if any."""
     if fmt in ("longform", "longform_transcript"):
-        clips, engine_name = _longform_clips(st, cfg, lim, audio, transcript if fmt == "longform_transcript" else None,
-                                             root, weights_manifest, sr, timer)
-    elif fmt == "ljspeech":
-        clips = _listed_clips(read_ljspeech(_path(audio, root)), cfg, sr, timer)
-    elif fmt == "nemo_manifest":
-        clips = _listed_clips(read_nemo_manifest(_path(audio, root)), cfg, sr, timer)
-    else:  # pragma: no cover - detect_format only returns FORMATS
-        raise LaneError("input_format_unknown", f"{fmt} not in {FORMATS}")
+        return _longform_clips(st, cfg, lim, audio, transcript if fmt == "longform_transcript" else None,
+                               root, weights_manifest, sr, timer)
+    if fmt == "ljspeech":
+        return _listed_clips(read_ljspeech(_path(audio, root)), cfg, sr, timer), None
+    if fmt == "nemo_manifest":
+        return _listed_clips(read_nemo_manifest(_path(audio, root)), cfg, sr, timer), None
+    raise LaneError("input_format_unknown", f"{fmt} not in {FORMATS}")  # pragma: no cover - detect_format
 
-    st.progress(3, 6, f"checking {len(clips)} clips")
-    t0 = time.perf_counter()
-    _check_clips(clips, lim, sr)
-    timer.add("checks_s", time.perf_counter() - t0)
 
-    wav_dir = out_dir / "wavs"
-    kept = [c for c in clips if c.reason is None]
-    for c in kept:
-        assert c.raw is not None
-        c.path, c.sha256 = au.write_clip(c.raw * c.gain, sr, wav_dir)
-    kept_s = float(sum(c.values["duration_s"] for c in kept))
+def _summary(clips: list[_Clip], kept: list[_Clip], fmt: str, engine: str | None, sr: int,
+             min_total: float) -> dict[str, Any]:
     rejected = [c for c in clips if c.reason is not None]
     by_reason = dict(sorted(Counter(c.reason for c in rejected if c.reason).items()))
     rej_s: dict[str, float] = {}
     for c in rejected:
         if c.reason:
             rej_s[c.reason] = round(rej_s.get(c.reason, 0.0) + c.values.get("duration_s", 0.0), 3)
+    kept_s = float(sum(c.values["duration_s"] for c in kept))
+    return {"input_format": fmt, "asr_engine": engine, "sample_rate": sr, "n_clips": len(clips),
+            "n_kept": len(kept), "n_rejected": len(rejected), "kept_s": round(kept_s, 3),
+            "rejected_by_reason": by_reason, "rejected_s_by_reason": rej_s, "min_total_s": min_total}
 
-    # split before the gates so the manifest written on failure is complete too
-    val_idx = _split(kept, float(cfg.get("validation_fraction", 0.1)), int(cfg.get("seed", 1234)))
-    manifest_path = root / "artifacts" / f"dataset_manifest.{lane}.json"
-    settings = pt.PitchSettings.from_profile(cfg, sr)
-    sup_dir = pt.cache_dir(out_dir, settings)
-    min_total = float(cfg.get("min_total_s", 600))
-    summary = {"input_format": fmt, "asr_engine": engine_name, "sample_rate": sr, "n_clips": len(clips),
-               "n_kept": len(kept), "n_rejected": len(rejected), "kept_s": round(kept_s, 3),
-               "rejected_by_reason": by_reason, "rejected_s_by_reason": rej_s, "min_total_s": min_total}
-    _write_dataset_manifest(manifest_path, root, lane, audio, transcript, summary, clips, val_idx, cfg)
-    st.artifact("dataset_manifest", manifest_path)
-    st.stats(n_clips=len(clips), n_kept=len(kept), n_rejected=len(rejected), kept_s=round(kept_s, 2),
-             kept_min=round(kept_s / 60, 2), asr_engine=engine_name or "none",
-             **{f"rejected_{k}": v for k, v in by_reason.items()},
-             **{f"rejected_s_{k}": v for k, v in rej_s.items()})
 
-    if not st.check("dataset_not_empty", len(kept) > 0, f"{len(kept)} of {len(clips)} clips kept"
-                    + (f"; rejected: {by_reason}" if by_reason else ""), value=len(kept), threshold=1):
-        raise LaneError("dataset_empty", f"all {len(clips)} clips rejected ({_fmt_reasons(by_reason)})")
+def _dataset_gates(st: StageRun, summary: dict[str, Any]) -> None:
+    """dataset_not_empty and dataset_min_duration: a run never trains on nothing."""
+    n_clips, n_kept, kept_s = summary["n_clips"], summary["n_kept"], summary["kept_s"]
+    by_reason, min_total = summary["rejected_by_reason"], summary["min_total_s"]
+    if not st.check("dataset_not_empty", n_kept > 0, f"{n_kept} of {n_clips} clips kept"
+                    + (f"; rejected: {by_reason}" if by_reason else ""), value=n_kept, threshold=1):
+        raise LaneError("dataset_empty", f"all {n_clips} clips rejected ({_fmt_reasons(by_reason)})")
     if not st.check("dataset_min_duration", kept_s >= min_total, f"{kept_s:.1f} s kept, minimum {min_total:.0f} s",
                     value=round(kept_s, 2), threshold=min_total):
         raise LaneError("dataset_too_small", f"{kept_s:.1f} s of clean speech kept, the profile needs {min_total:.0f} s "
                         f"(rejected: {_fmt_reasons(by_reason)})")
 
-    st.progress(4, 6, "writing NeMo manifests")
+
+def _write_nemo_manifests(st: StageRun, kept: list[_Clip], val_idx: set[int], out_dir: Path) -> tuple[Path, Path]:
     train = [c for i, c in enumerate(kept) if i not in val_idx] or kept
     val = [c for i, c in enumerate(kept) if i in val_idx] or kept[:1]
     train_path = out_dir / "train_manifest.json"
@@ -169,8 +139,12 @@ def prepare_dataset(st: Any, profile: dict[str, Any], *, audio: str, transcript:
     atomic_write_text(val_path, "".join(_nemo_line(c) for c in val))
     st.artifact("train_manifest", train_path)
     st.artifact("val_manifest", val_path)
+    return train_path, val_path
 
-    st.progress(5, 6, f"pitch for {len(kept)} clips (pyworld dio+stonemask)")
+
+def _pitch_cache(st: StageRun, kept: list[_Clip], settings: pt.PitchSettings, sup_dir: Path, out_dir: Path,
+                 root: Path, timer: _Timer) -> dict[str, float]:
+    """pyworld pitch of every kept clip into TTSDataset's cache layout (octave errors fixed), and stats."""
     t0 = time.perf_counter()
     tracks: list[np.ndarray] = []
     fresh: list[bool] = []
@@ -197,11 +171,68 @@ def prepare_dataset(st: Any, profile: dict[str, Any], *, audio: str, transcript:
     st.artifact("pitch_stats", stats_path)
     st.stats(pitch_mean=round(pstats["pitch_mean"], 2), pitch_std=round(pstats["pitch_std"], 2),
              pitch_min=round(pstats["pitch_min"], 2), pitch_max=round(pstats["pitch_max"], 2))
+    return pstats
+
+
+def _paired(audio: str, transcript: str | None, input_format: str, root: Path) -> str | None:
+    """The transcript to use: the given one, else X.txt beside a recording X.* (auto format only)."""
+    if transcript or input_format != "auto" or not audio:
+        return transcript
+    paired = paired_transcript(audio, root) if _path(audio.split(",")[0], root).exists() else None
+    if paired is None:
+        return None
+    print(f"using the transcript next to the recording: {rel(paired, root)}", flush=True)
+    return str(paired)
+
+
+def prepare_dataset(st: StageRun, profile: dict[str, Any], *, audio: str, transcript: str | None = None,
+                    input_format: str = "auto", out_dir: Path, weights_manifest: str | None = None,
+                    lane: str) -> DatasetResult:
+    """Build the dataset for `lane` from `audio` into `out_dir` (runs/<id>/train/data/). See module doc."""
+    root = Path(st.root)
+    out_dir = Path(out_dir)
+    cfg = _data_cfg(profile)
+    sr = int(cfg.get("sample_rate", 22050))
+    lim = ck.Limits.from_profile(cfg)
+    timer = _Timer()
+    transcript = _paired(audio, transcript, input_format, root)
+    fmt = detect_format(audio, transcript, root, input_format)
+    st.stats(input_format=fmt)
+    st.progress(1, 6, f"reading {fmt} input")
+    clips, engine_name = _read_clips(st, cfg, lim, fmt, audio, transcript, root, weights_manifest, sr, timer)
+
+    st.progress(3, 6, f"checking {len(clips)} clips")
+    t0 = time.perf_counter()
+    _check_clips(clips, lim, sr)
+    timer.add("checks_s", time.perf_counter() - t0)
+    kept = [c for c in clips if c.reason is None]
+    for c in kept:
+        assert c.raw is not None
+        c.path, c.sha256 = au.write_clip(c.raw * c.gain, sr, out_dir / "wavs")
+    summary = _summary(clips, kept, fmt, engine_name, sr, float(cfg.get("min_total_s", 600)))
+    # split before the gates so the manifest written on failure is complete too
+    val_idx = _split(kept, float(cfg.get("validation_fraction", 0.1)), int(cfg.get("seed", 1234)))
+    manifest_path = root / "artifacts" / f"dataset_manifest.{lane}.json"
+    _write_dataset_manifest(manifest_path, root, lane, audio, transcript, summary, clips, val_idx, cfg)
+    st.artifact("dataset_manifest", manifest_path)
+    st.stats(n_clips=len(clips), n_kept=len(kept), n_rejected=summary["n_rejected"], kept_s=round(summary["kept_s"], 2),
+             kept_min=round(summary["kept_s"] / 60, 2), asr_engine=engine_name or "none",
+             **{f"rejected_{k}": v for k, v in summary["rejected_by_reason"].items()},
+             **{f"rejected_s_{k}": v for k, v in summary["rejected_s_by_reason"].items()})
+    _dataset_gates(st, summary)
+
+    st.progress(4, 6, "writing NeMo manifests")
+    train_path, val_path = _write_nemo_manifests(st, kept, val_idx, out_dir)
+    st.progress(5, 6, f"pitch for {len(kept)} clips (pyworld dio+stonemask)")
+    settings = pt.PitchSettings.from_profile(cfg, sr)
+    sup_dir = pt.cache_dir(out_dir, settings)
+    pstats = _pitch_cache(st, kept, settings, sup_dir, out_dir, root, timer)
     st.progress(6, 6, "dataset ready")
     return DatasetResult(manifest_path=manifest_path, train_manifest=train_path, val_manifest=val_path,
                          sup_data_dir=sup_dir, pitch_stats=pstats, pitch_settings=settings.as_dict(), sample_rate=sr,
-                         n_kept=len(kept), n_rejected=len(rejected), kept_s=kept_s, rejected_by_reason=by_reason,
-                         asr_engine=engine_name, input_format=fmt, rejected_s_by_reason=rej_s,
+                         n_kept=len(kept), n_rejected=summary["n_rejected"], kept_s=float(summary["kept_s"]),
+                         rejected_by_reason=summary["rejected_by_reason"], asr_engine=engine_name, input_format=fmt,
+                         rejected_s_by_reason=summary["rejected_s_by_reason"],
                          timings={k: round(v, 3) for k, v in timer.t.items()})
 
 
@@ -215,28 +246,34 @@ def _path(p: str, root: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------ long recordings
-def _longform_clips(st: Any, cfg: dict[str, Any], lim: ck.Limits, audio: str, transcript: str | None, root: Path,
-                    weights_manifest: str | None, sr: int, timer: _Timer) -> tuple[list[_Clip], str | None]:
-    from . import segment as sg
-    from .align import align_transcript
-    from .asr import get_engine
+def _read_transcript(transcript: str | None, root: Path) -> str | None:
+    if not transcript:
+        return None
+    tp = _path(transcript, root)
+    try:
+        text = tp.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LaneError("metadata_invalid", f"transcript {tp} does not exist") from None
+    except UnicodeDecodeError:
+        raise LaneError("metadata_invalid", f"transcript {tp.name} is not UTF-8") from None
+    if not text.strip():
+        raise LaneError("metadata_invalid", f"transcript {tp.name} is empty")
+    return text
 
-    transcript_text = None
-    if transcript:
-        tp = _path(transcript, root)
-        try:
-            transcript_text = tp.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise LaneError("metadata_invalid", f"transcript {tp} does not exist") from None
-        except UnicodeDecodeError:
-            raise LaneError("metadata_invalid", f"transcript {tp.name} is not UTF-8") from None
-        if not transcript_text.strip():
-            raise LaneError("metadata_invalid", f"transcript {tp.name} is empty")
-    files = longform_files(audio, root)
-    target_lufs = float(cfg.get("target_lufs", -23.0))
+
+Segmented = tuple[Path, np.ndarray, float, list[Any]]  # file, audio at the lane rate, loudness gain, segments
+
+
+def _segment_files(st: StageRun, cfg: dict[str, Any], lim: ck.Limits, files: list[Path], root: Path,
+                   weights_manifest: str | None, sr: int, timer: _Timer) -> tuple[list[Segmented], list[_Clip]]:
+    """Decode each recording, normalise loudness, find speech with the VAD and cut it into segments.
+    Returns the segmented files and the clips rejected whole (undecodable, no speech)."""
+    from . import segment as sg
+
     vad = sg.SileroVad(sg.vad_from_manifest(weights_manifest, root))
-    segs_by_file: list[tuple[Path, np.ndarray, float, list[sg.Segment]]] = []
-    clips: list[_Clip] = []
+    target_lufs = float(cfg.get("target_lufs", -23.0))
+    out: list[Segmented] = []
+    rejected: list[_Clip] = []
     failures: list[str] = []
     for i, f in enumerate(files, 1):
         st.progress(1, 6, f"decoding {f.name} ({i}/{len(files)})")
@@ -244,10 +281,10 @@ def _longform_clips(st: Any, cfg: dict[str, Any], lim: ck.Limits, audio: str, tr
             dec = au.decode(f, sr)
         except LaneError as err:
             failures.append(err.detail)
-            clips.append(_Clip(rel(f, root), 0.0, None, 1.0, reason="audio_decode_failed", detail=err.detail))
+            rejected.append(_Clip(rel(f, root), 0.0, None, 1.0, reason="audio_decode_failed", detail=err.detail))
             continue
-        timer.add("decode_s", dec.timings["decode_s"])
-        timer.add("resample_s", dec.timings["resample_s"])
+        for key in ("decode_s", "resample_s"):
+            timer.add(key, dec.timings[key])
         timer.add("audio_s", dec.duration)
         t0 = time.perf_counter()
         gain = au.loudness_gain(dec.audio, sr, target_lufs)
@@ -260,33 +297,32 @@ def _longform_clips(st: Any, cfg: dict[str, Any], lim: ck.Limits, audio: str, tr
                           pad_s=float(cfg.get("pad_s", 0.1)))
         timer.add("vad_s", time.perf_counter() - t0)
         st.stats(**{"source_s": round(dec.duration, 2), "source_rate": dec.source_rate, "source_channels": dec.channels})
-        if not segs:
-            level = float(np.percentile(ck.frame_db(dec.audio, sr), 95))
-            reason = "silent" if level < lim.silent_dbfs else "low_snr"
-            clips.append(_Clip(rel(f, root), 0.0, None, gain, reason=reason,
-                               detail=f"the VAD found no speech in the whole recording (loudest frames {level:.1f} dBFS)",
-                               values={"duration_s": round(dec.duration, 3), "rms_dbfs": round(level, 2)}))
+        if segs:
+            out.append((f, dec.audio, gain, segs))
             continue
-        segs_by_file.append((f, dec.audio, gain, segs))
+        level = float(np.percentile(ck.frame_db(dec.audio, sr), 95))
+        rejected.append(_Clip(rel(f, root), 0.0, None, gain, reason="silent" if level < lim.silent_dbfs else "low_snr",
+                              detail=f"the VAD found no speech in the whole recording (loudest frames {level:.1f} dBFS)",
+                              values={"duration_s": round(dec.duration, 3), "rms_dbfs": round(level, 2)}))
     if len(failures) == len(files):
         raise LaneError("missing_audio_path", "no decodable audio: " + "; ".join(failures[:3]))
-    n_segs = sum(len(s[3]) for s in segs_by_file)
-    engine = None
-    if n_segs:
-        engine = get_engine(str(cfg.get("asr_engine", "auto")), weights_manifest=weights_manifest, root=root,
-                            transcript_text=transcript_text)
+    return out, rejected
+
+
+def _transcribe(st: StageRun, engine: Any, segmented: list[Segmented], lim: ck.Limits, sr: int, root: Path,
+                with_transcript: bool, timer: _Timer) -> tuple[list[_Clip], list[list[str]]]:
+    """One clip per segment with the engine's words. Without a transcript, a clip the audio checks
+    reject anyway is not transcribed (with one, every segment's words are needed as alignment anchors)."""
+    n_segs = sum(len(s[3]) for s in segmented)
     hyps: list[list[str]] = []
-    seg_clips: list[_Clip] = []
-    done = 0
+    clips: list[_Clip] = []
     t0 = time.perf_counter()
-    for f, y, gain, segs in segs_by_file:
+    for f, y, gain, segs in segmented:
         for s in segs:
             a, b = int(s.start * sr), int(s.end * sr)
             c = _Clip(rel(f, root), round(s.start, 3), y[a:b], gain)
-            assert engine is not None and c.raw is not None
-            # without a transcript, a clip the audio checks reject anyway is not transcribed (with one,
-            # every segment's words are needed as alignment anchors)
-            if transcript_text is None and ck.first_failure(ck.measure(c.raw, c.raw * gain, sr, ""), "", lim)[0] \
+            assert c.raw is not None
+            if not with_transcript and ck.first_failure(ck.measure(c.raw, c.raw * gain, sr, ""), "", lim)[0] \
                     in ck.AUDIO_REASONS:
                 c.asr_text = ""
                 hyps.append([])
@@ -294,25 +330,43 @@ def _longform_clips(st: Any, cfg: dict[str, Any], lim: ck.Limits, audio: str, tr
                 res = engine.transcribe(c.raw * gain, sr)
                 c.asr_text = res.text
                 hyps.append(res.words)
-            seg_clips.append(c)
-            done += 1
-            if done % 20 == 0 or done == n_segs:
-                st.progress(2, 6, f"transcribed {done}/{n_segs} segments ({engine.name})")
+            clips.append(c)
+            if len(clips) % 20 == 0 or len(clips) == n_segs:
+                st.progress(2, 6, f"transcribed {len(clips)}/{n_segs} segments ({engine.name})")
     timer.add("asr_s", time.perf_counter() - t0)
-    if transcript_text is not None and seg_clips:
-        aligned = align_transcript(transcript_text, hyps)
-        min_conf = lim.min_alignment_confidence
-        for c, al in zip(seg_clips, aligned, strict=True):
-            c.text = al.text
-            c.alignment_confidence = round(al.confidence, 3)
-            if al.confidence < min_conf:
-                c.reason = "alignment_low_confidence"
-                c.detail = f"confidence {al.confidence:.2f} < {min_conf} ({al.n_match} of {max(al.n_hyp, al.n_ref)} words)"
-    else:
-        for c in seg_clips:
+    return clips, hyps
+
+
+def _texts_from(clips: list[_Clip], hyps: list[list[str]], transcript_text: str | None, lim: ck.Limits) -> None:
+    """Each clip's text: the transcript's words aligned to it (rejected below the confidence), or its ASR text."""
+    from .align import align_transcript
+
+    if transcript_text is None or not clips:
+        for c in clips:
             c.text = c.asr_text or ""
-    clips.extend(seg_clips)
-    return clips, engine.name if engine else None
+        return
+    min_conf = lim.min_alignment_confidence
+    for c, al in zip(clips, align_transcript(transcript_text, hyps), strict=True):
+        c.text = al.text
+        c.alignment_confidence = round(al.confidence, 3)
+        if al.confidence < min_conf:
+            c.reason = "alignment_low_confidence"
+            c.detail = f"confidence {al.confidence:.2f} < {min_conf} ({al.n_match} of {max(al.n_hyp, al.n_ref)} words)"
+
+
+def _longform_clips(st: StageRun, cfg: dict[str, Any], lim: ck.Limits, audio: str, transcript: str | None,
+                    root: Path, weights_manifest: str | None, sr: int, timer: _Timer) -> tuple[list[_Clip], str | None]:
+    from .asr import get_engine
+
+    transcript_text = _read_transcript(transcript, root)
+    segmented, clips = _segment_files(st, cfg, lim, longform_files(audio, root), root, weights_manifest, sr, timer)
+    if not any(s[3] for s in segmented):
+        return clips, None
+    engine = get_engine(str(cfg.get("asr_engine", "auto")), weights_manifest=weights_manifest, root=root,
+                        transcript_text=transcript_text)
+    seg_clips, hyps = _transcribe(st, engine, segmented, lim, sr, root, transcript_text is not None, timer)
+    _texts_from(seg_clips, hyps, transcript_text, lim)
+    return clips + seg_clips, engine.name
 
 
 # ------------------------------------------------------------------------------ listed clips

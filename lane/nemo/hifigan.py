@@ -76,11 +76,39 @@ def hifigan_config(settings: dict[str, Any], root: Path, sample_rate: int, train
     return resolved.model
 
 
+def _from_base(tts: Any, path: str, cfg: Any, fp_cfg: Any, trainer: Any) -> Any:
+    """HiFi-GAN restored from a base .nemo, with this run's data, optimiser and steps."""
+    from omegaconf import OmegaConf, open_dict
+
+    try:
+        base_cfg = tts.HifiGanModel.restore_from(path, return_config=True, map_location="cpu")
+    except Exception as exc:
+        raise LaneError("base_checkpoint_incompatible", f"{path} is not a loadable HiFi-GAN .nemo ({exc})") from exc
+    merged: Any = OmegaConf.create(OmegaConf.to_container(base_cfg, resolve=False))
+    if int(merged.preprocessor.get("nfilt", 80)) != int(fp_cfg.n_mel_channels):
+        raise LaneError("base_checkpoint_incompatible",
+                        f"{path}: HiFi-GAN expects {merged.preprocessor.nfilt} mel bands, FastPitch makes "
+                        f"{fp_cfg.n_mel_channels}")
+    with open_dict(merged):
+        for key in ("train_ds", "validation_ds", "optim", "max_steps"):
+            merged[key] = cfg[key]
+        merged.pop("log_config", None)
+    try:
+        model = tts.HifiGanModel.restore_from(path, override_config_path=merged, trainer=trainer,
+                                              map_location="cpu", strict=True)
+    except RuntimeError as exc:
+        raise LaneError("base_checkpoint_incompatible",
+                        f"{path}: weights do not fit the config ({str(exc).splitlines()[0][:300]})") from exc
+    model.setup_training_data(model.cfg.train_ds)
+    model.setup_validation_data(model.cfg.validation_ds)
+    model.input_as_mel = True
+    return model
+
+
 def train_hifigan(st: StageRun, settings: dict[str, Any], fastpitch: Any, fp_cfg: Any, ds: Any, *, out_dir: Path,
                   base: dict[str, Any] | None, resume: bool) -> Path:
     """Fine-tune (or, for the demo, train a tiny) HiFi-GAN; returns the path of hifigan.nemo."""
     import lightning.pytorch as pl
-    from omegaconf import OmegaConf, open_dict
 
     tts = import_nemo()
     quiet_nemo()
@@ -98,37 +126,13 @@ def train_hifigan(st: StageRun, settings: dict[str, Any], fastpitch: Any, fp_cfg
     pl.seed_everything(int(settings["seed"]), workers=True, verbose=False)
     ckpt_dir = out_dir / "checkpoints" / "hifigan"
     cb = LaneProgressCallback(st, batches, ckpt_dir, int(settings["checkpoint_every"]),
-                                int(settings["stats_every"]), int(settings.get("progress_every") or 0),
-                                out_dir / "loss_log.jsonl", step_div=2, prefix="hifigan_")
+                              int(settings["stats_every"]), int(settings.get("progress_every") or 0),
+                              out_dir / "loss_log.jsonl", step_div=2, prefix="hifigan_")
     vsettings = dict(settings)
     vsettings["grad_clip"] = None  # manual optimization: Lightning's clipping does not apply
     trainer = make_trainer(vsettings, 2 * batches, out_dir, [cb])
-    if base is None:
-        model = tts.HifiGanModel(cfg=cfg, trainer=trainer)
-    else:
-        path = str(base["path"])
-        try:
-            base_cfg = tts.HifiGanModel.restore_from(path, return_config=True, map_location="cpu")
-        except Exception as exc:
-            raise LaneError("base_checkpoint_incompatible", f"{path} is not a loadable HiFi-GAN .nemo ({exc})") from exc
-        merged: Any = OmegaConf.create(OmegaConf.to_container(base_cfg, resolve=False))
-        if int(merged.preprocessor.get("nfilt", 80)) != int(fp_cfg.n_mel_channels):
-            raise LaneError("base_checkpoint_incompatible",
-                            f"{path}: HiFi-GAN expects {merged.preprocessor.nfilt} mel bands, FastPitch makes "
-                            f"{fp_cfg.n_mel_channels}")
-        with open_dict(merged):
-            for key in ("train_ds", "validation_ds", "optim", "max_steps"):
-                merged[key] = cfg[key]
-            merged.pop("log_config", None)
-        try:
-            model = tts.HifiGanModel.restore_from(path, override_config_path=merged, trainer=trainer,
-                                                  map_location="cpu", strict=True)
-        except RuntimeError as exc:
-            raise LaneError("base_checkpoint_incompatible",
-                            f"{path}: weights do not fit the config ({str(exc).splitlines()[0][:300]})") from exc
-        model.setup_training_data(model.cfg.train_ds)
-        model.setup_validation_data(model.cfg.validation_ds)
-        model.input_as_mel = True
+    model = tts.HifiGanModel(cfg=cfg, trainer=trainer) if base is None else \
+        _from_base(tts, str(base["path"]), cfg, fp_cfg, trainer)
     ckpt = ckpt_dir / "last.ckpt"
     ckpt_path = None
     if resume and ckpt.exists():

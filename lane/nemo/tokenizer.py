@@ -102,15 +102,111 @@ def _inference_probability(g2p: Any) -> dict[str, Any]:
     return {"phoneme_probability": 1.0, "phoneme_probability_training": trained}
 
 
-def _describe(vocab: Any, provenance: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
+def _describe_chars(vocab: Any, desc: dict[str, Any]) -> list[str]:
     from nemo.collections.common.tokenizers.text_to_speech import tokenizer_utils as tu
+
+    func = vocab.text_preprocessing_func
+    if func is tu.english_text_preprocessing:
+        prep = "english_lower"
+    elif getattr(func, "__name__", "") == "<lambda>":
+        prep = "identity"
+    else:
+        prep = getattr(func, "__name__", "unknown")
+    desc.update({
+        "type": "chars",
+        "space_id": int(vocab.space),
+        "punct": bool(vocab.punct),
+        "punct_list": list(vocab.PUNCT_LIST) if vocab.punct else [],
+        "pad_with_space": bool(vocab.pad_with_space),
+        "preprocessing": prep,
+        "synoglyphs": dict(tu.SYNOGLYPH2ASCII) if prep == "english_lower" else {},
+    })
+    return [] if prep in ("english_lower", "identity") else [f"text preprocessing {prep!r} is not replayed"]
+
+
+def _g2p_common(g2p: Any) -> dict[str, Any]:
+    from nemo.collections.common.tokenizers.text_to_speech import tokenizer_utils as tu
+
+    return {"word_tokenizer": "english_word_tokenize" if g2p.word_tokenize_func is tu.english_word_tokenize
+            else "custom",
+            "ignore_ambiguous_words": bool(g2p.ignore_ambiguous_words),
+            "apply_to_oov_word": None if g2p.apply_to_oov_word is None else repr(g2p.apply_to_oov_word),
+            **_inference_probability(g2p)}
+
+
+def _describe_arpabet(vocab: Any, desc: dict[str, Any], unsupported: list[str],
+                      provenance: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    from nemo.collections.common.tokenizers.text_to_speech import tokenizer_utils as tu
+    from nemo.collections.common.tokenizers.text_to_speech.tts_tokenizers import EnglishPhonemesTokenizer
+    from nemo.collections.tts.g2p.models.en_us_arpabet import EnglishG2p
+
+    g2p = vocab.g2p
+    default_prep = inspect.signature(EnglishPhonemesTokenizer.__init__).parameters["text_preprocessing_func"].default
+    desc.update({
+        "type": "arpabet",
+        "space_id": int(vocab.space),
+        "punct": bool(vocab.punct),
+        "punct_list": list(vocab.PUNCT_LIST),
+        "stresses": bool(vocab.stresses),
+        "chars": bool(vocab.chars),
+        "pad_with_space": bool(vocab.pad_with_space),
+        "preprocessing": "english_text_preprocessing(lower=False)"
+        if vocab.text_preprocessing_func is default_prep else "custom",
+        "synoglyphs": dict(tu.SYNOGLYPH2ASCII),
+    })
+    if desc["preprocessing"] == "custom":
+        unsupported.append("EnglishPhonemesTokenizer has a custom text_preprocessing_func")
+    if type(g2p) is not EnglishG2p:
+        unsupported.append(f"g2p is {type(g2p).__name__}, only EnglishG2p is replayed with ARPABET")
+        return {"class": type(g2p).__name__}, {}
+    g2p_desc = {"class": "EnglishG2p", **_g2p_common(g2p)}
+    found, files = _g2p_files(g2p, unsupported, provenance)
+    g2p_desc.update(found)
+    return g2p_desc, files
+
+
+def _describe_ipa(vocab: Any, desc: dict[str, Any], unsupported: list[str],
+                  provenance: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    from nemo.collections.common.tokenizers.text_to_speech import tokenizer_utils as tu
+    from nemo.collections.common.tokenizers.text_to_speech.tts_tokenizers import IPATokenizer
+    from nemo.collections.tts.g2p.models.i18n_ipa import IpaG2p
+
+    g2p = vocab.g2p
+    en_us_lambda = [c for c in IPATokenizer.__init__.__code__.co_consts if getattr(c, "co_name", None) == "<lambda>"]
+    code = getattr(vocab.text_preprocessing_func, "__code__", None)
+    en_us = len(en_us_lambda) == 1 and code is en_us_lambda[0]
+    desc.update({
+        "type": "ipa",
+        "locale": getattr(g2p, "locale", None) if en_us else "other",
+        "space_id": int(vocab.space),
+        "punct": bool(vocab.punct),
+        "punct_list": list(vocab.punct_list) if vocab.punct else None,
+        "pad_with_space": bool(vocab.pad_with_space),
+        "preprocessing": "english_text_preprocessing(lower=False)" if en_us else "any_locale",
+        "synoglyphs": dict(tu.SYNOGLYPH2ASCII),
+    })
+    if not en_us:
+        unsupported.append("IPATokenizer is not en-US: only the en-US text preprocessing is replayed")
+    if type(g2p) is not IpaG2p:
+        unsupported.append(f"g2p is {type(g2p).__name__}, only IpaG2p is replayed with IPA")
+        return {"class": type(g2p).__name__}, {}
+    if g2p.locale != "en-US":
+        unsupported.append(f"IpaG2p locale {g2p.locale!r}: only en-US is replayed")
+    g2p_desc = {"class": "IpaG2p", "locale": g2p.locale, **_g2p_common(g2p),
+                "grapheme_case": g2p.grapheme_case, "grapheme_prefix": g2p.grapheme_prefix or "",
+                "use_chars": bool(g2p.use_chars), "use_stresses": bool(g2p.use_stresses)}
+    found, files = _g2p_files(g2p, unsupported, provenance)
+    g2p_desc.update(found)
+    return g2p_desc, files
+
+
+def _describe(vocab: Any, provenance: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
     from nemo.collections.common.tokenizers.text_to_speech.tts_tokenizers import (
         BaseCharsTokenizer,
         EnglishPhonemesTokenizer,
         IPATokenizer,
     )
 
-    provenance = provenance or {}
     desc: dict[str, Any] = {
         "schema": TOKENIZER_SCHEMA,
         "class": type(vocab).__name__,
@@ -121,117 +217,22 @@ def _describe(vocab: Any, provenance: Mapping[str, Any] | None = None) -> tuple[
         "normalizer": _normalizer_id(),
     }
     files: dict[str, bytes] = {}
-    unsupported: list[str] = []
     if isinstance(vocab, BaseCharsTokenizer):
-        func = vocab.text_preprocessing_func
-        if func is tu.english_text_preprocessing:
-            prep = "english_lower"
-        elif getattr(func, "__name__", "") == "<lambda>":
-            prep = "identity"
-        else:
-            prep = getattr(func, "__name__", "unknown")
-        desc.update({
-            "type": "chars",
-            "space_id": int(vocab.space),
-            "punct": bool(vocab.punct),
-            "punct_list": list(vocab.PUNCT_LIST) if vocab.punct else [],
-            "pad_with_space": bool(vocab.pad_with_space),
-            "preprocessing": prep,
-            "synoglyphs": dict(tu.SYNOGLYPH2ASCII) if prep == "english_lower" else {},
-        })
-        if prep not in ("english_lower", "identity"):
-            unsupported.append(f"text preprocessing {prep!r} is not replayed")
-        desc["runnable_without_nemo"] = not unsupported
-        if unsupported:
-            desc["unsupported"] = unsupported
-        return desc, files
-
-    if type(vocab) is EnglishPhonemesTokenizer:
-        from nemo.collections.tts.g2p.models.en_us_arpabet import EnglishG2p
-
-        g2p = vocab.g2p
-        default_prep = inspect.signature(EnglishPhonemesTokenizer.__init__).parameters["text_preprocessing_func"].default
-        desc.update({
-            "type": "arpabet",
-            "space_id": int(vocab.space),
-            "punct": bool(vocab.punct),
-            "punct_list": list(vocab.PUNCT_LIST),
-            "stresses": bool(vocab.stresses),
-            "chars": bool(vocab.chars),
-            "pad_with_space": bool(vocab.pad_with_space),
-            "preprocessing": "english_text_preprocessing(lower=False)"
-            if vocab.text_preprocessing_func is default_prep else "custom",
-            "synoglyphs": dict(tu.SYNOGLYPH2ASCII),
-        })
-        if desc["preprocessing"] == "custom":
-            unsupported.append("EnglishPhonemesTokenizer has a custom text_preprocessing_func")
-        if type(g2p) is not EnglishG2p:
-            unsupported.append(f"g2p is {type(g2p).__name__}, only EnglishG2p is replayed with ARPABET")
-            g2p_desc: dict[str, Any] = {"class": type(g2p).__name__}
-        else:
-            g2p_desc = {
-                "class": "EnglishG2p",
-                "word_tokenizer": "english_word_tokenize"
-                if g2p.word_tokenize_func is tu.english_word_tokenize else "custom",
-                "ignore_ambiguous_words": bool(g2p.ignore_ambiguous_words),
-                "apply_to_oov_word": None if g2p.apply_to_oov_word is None else repr(g2p.apply_to_oov_word),
-                **_inference_probability(g2p),
-            }
-            found, files = _g2p_files(g2p, unsupported, provenance)
-            g2p_desc.update(found)
-    elif type(vocab) is IPATokenizer:
-        from nemo.collections.tts.g2p.models.i18n_ipa import IpaG2p
-
-        g2p = vocab.g2p
-        en_us_lambda = [c for c in IPATokenizer.__init__.__code__.co_consts
-                        if getattr(c, "co_name", None) == "<lambda>"]
-        code = getattr(vocab.text_preprocessing_func, "__code__", None)
-        en_us = len(en_us_lambda) == 1 and code is en_us_lambda[0]
-        desc.update({
-            "type": "ipa",
-            "locale": getattr(g2p, "locale", None) if en_us else "other",
-            "space_id": int(vocab.space),
-            "punct": bool(vocab.punct),
-            "punct_list": list(vocab.punct_list) if vocab.punct else None,
-            "pad_with_space": bool(vocab.pad_with_space),
-            "preprocessing": "english_text_preprocessing(lower=False)" if en_us else "any_locale",
-            "synoglyphs": dict(tu.SYNOGLYPH2ASCII),
-        })
-        if not en_us:
-            unsupported.append("IPATokenizer is not en-US: only the en-US text preprocessing is replayed")
-        if type(g2p) is not IpaG2p:
-            unsupported.append(f"g2p is {type(g2p).__name__}, only IpaG2p is replayed with IPA")
-            g2p_desc = {"class": type(g2p).__name__}
-        else:
-            if g2p.locale != "en-US":
-                unsupported.append(f"IpaG2p locale {g2p.locale!r}: only en-US is replayed")
-            g2p_desc = {
-                "class": "IpaG2p",
-                "locale": g2p.locale,
-                "word_tokenizer": "english_word_tokenize"
-                if g2p.word_tokenize_func is tu.english_word_tokenize else "custom",
-                "ignore_ambiguous_words": bool(g2p.ignore_ambiguous_words),
-                "apply_to_oov_word": None if g2p.apply_to_oov_word is None else repr(g2p.apply_to_oov_word),
-                "grapheme_case": g2p.grapheme_case,
-                "grapheme_prefix": g2p.grapheme_prefix or "",
-                "use_chars": bool(g2p.use_chars),
-                "use_stresses": bool(g2p.use_stresses),
-                **_inference_probability(g2p),
-            }
-            found, files = _g2p_files(g2p, unsupported, provenance)
-            g2p_desc.update(found)
+        unsupported = _describe_chars(vocab, desc)
+    elif type(vocab) in (EnglishPhonemesTokenizer, IPATokenizer):
+        unsupported = []
+        describe = _describe_arpabet if type(vocab) is EnglishPhonemesTokenizer else _describe_ipa
+        g2p_desc, files = describe(vocab, desc, unsupported, provenance or {})
+        if g2p_desc.get("word_tokenizer") == "custom":
+            unsupported.append("the G2P's word_tokenize_func is not english_word_tokenize")
+        if g2p_desc.get("apply_to_oov_word") is not None:
+            unsupported.append("apply_to_oov_word is a Python callable; only None (graphemes) is replayed")
+        if "dictionary" in g2p_desc and g2p_desc["dictionary"] is None and not unsupported:
+            unsupported.append("the G2P dictionary could not be written")
+        desc["g2p"] = g2p_desc
     else:
-        desc.update({"type": "phonemes", "runnable_without_nemo": False,
-                     "unsupported": [f"{type(vocab).__name__} is not replayed without NeMo"]})
-        return desc, files
-
-    if g2p_desc.get("word_tokenizer") == "custom":
-        unsupported.append("the G2P's word_tokenize_func is not english_word_tokenize")
-    if g2p_desc.get("apply_to_oov_word") is not None:
-        unsupported.append("apply_to_oov_word is a Python callable; only None (graphemes) is replayed")
-    if "dictionary" in g2p_desc and g2p_desc["dictionary"] is None and not unsupported:
-        unsupported.append("the G2P dictionary could not be written")
-    desc["g2p"] = g2p_desc
+        unsupported = [f"{type(vocab).__name__} is not replayed without NeMo"]
+        desc["type"] = "phonemes"
     desc["runnable_without_nemo"] = not unsupported
     if unsupported:
         desc["unsupported"] = unsupported
