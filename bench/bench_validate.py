@@ -68,7 +68,7 @@ def build_demo(root: Path, steps: int, run_id: str) -> None:
 
 
 def bench_demo_validate(root: Path, threads: int, run_id: str) -> dict[str, Any]:
-    from lane import evaluate as ev
+    from lane import metrics as ev
     from lane.bundle.voice import OnnxVoice
     from lane.core.config import load_profile
     from lane.core.stage import StageRun
@@ -116,7 +116,7 @@ def bench_asr_sharpness() -> dict[str, Any]:
     with the general LM and with the expected-word grammar: how well each mode separates them."""
     import numpy as np
 
-    from lane import evaluate as ev
+    from lane import metrics as ev
     from lane.data.espeak import speak
     from lane.nemo.tinydata import SENTENCES
 
@@ -212,7 +212,7 @@ def bench_production_rtf(threads: int, chars_per_s: float) -> dict[str, Any]:
         vs = ort.InferenceSession(str(tmp / "vocoder.onnx"), opts, providers=["CPUExecutionProvider"])
         sr = int(fp_cfg.sample_rate)
         texts = read_sentences(REPO / "configs/eval/sentences.txt")
-        from lane.evaluate import normalize_words
+        from lane.metrics import normalize_words
 
         def run_fp(ids: np.ndarray, pace: float) -> tuple[np.ndarray, int]:
             feeds = {"text": ids, "pitch": np.zeros(ids.shape, np.float32), "pace": np.full(ids.shape, pace, np.float32)}

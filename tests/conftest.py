@@ -31,3 +31,8 @@ def workspace(tmp_path: Path) -> Path:
         if src.exists():
             shutil.copytree(src, tmp_path / name)
     return tmp_path
+
+
+# Fixtures shared across areas live in uniquely named modules beside this file (a module called
+# `conftest` is ambiguous when several test folders have one); tests import their helpers by name.
+pytest_plugins = ["lane_runs", "cli_runs", "nemo_runs", "validate_runs"]

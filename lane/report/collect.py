@@ -43,10 +43,70 @@ def _media(run_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
-    """Everything the templates show, from the run directory alone."""
+def _stage_names(run_dir: Path, settings: dict[str, Any], records: dict[str, Any]) -> list[str]:
+    """The configured stages, then any other stage of this run that left a result."""
+    names = list(settings.get("stages") or [])
+    for extra in sorted(p.parent.name for p in run_dir.glob("*/result.json")):
+        if extra not in names and (not records or extra in records):
+            names.append(extra)
+    return names
+
+
+def _results(run_dir: Path, names: list[str], records: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    out: dict[str, dict[str, Any] | None] = {}
+    for name in names:
+        res = _read(result_path(run_dir, name))
+        res = res if isinstance(res, dict) else None
+        if records and name not in records:
+            res = None  # left over from an earlier attempt of this run: not evidence for this one
+        out[name] = res
+    return out
+
+
+def _gates(root: Path, names: list[str], results: dict[str, dict[str, Any] | None],
+           records: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each stage's gate re-evaluated now (integrity re-hashed), FAIL where the runner failed it."""
     from ..core.gates import evaluate, later_hashes
 
+    gates: dict[str, dict[str, Any]] = {}
+    for i, name in enumerate(names):
+        res, rec = results[name], records.get(name) or {}
+        later = later_hashes([r for r in (results[n] for n in names[i + 1:]) if r is not None])
+        gate = evaluate(res, root, later).as_dict() if res is not None else None
+        if gate is not None and rec.get("verdict") == "FAIL":
+            gate["verdict"] = "FAIL"  # the runner failed it (e.g. the notebook raised after writing a result)
+        if rec or res is not None:
+            gates[name] = gate or {"verdict": rec.get("verdict", "FAIL"), "integrity_ok": False,
+                                   "certificate_hash": rec.get("certificate_hash"), "first_fail": rec.get("first_fail")}
+    return gates
+
+
+def _stage_row(run_dir: Path, name: str, res: dict[str, Any] | None, rec: dict[str, Any],
+               gate: dict[str, Any]) -> dict[str, Any]:
+    html = run_dir / f"{name}.html"
+    r = res or {}
+    return {
+        "name": name,
+        "ran": bool(rec) or res is not None,
+        "status": rec.get("status") or r.get("status") or "not run",
+        "reason": rec.get("reason") or r.get("reason") or "",
+        "detail": rec.get("detail") or r.get("detail") or "",
+        "duration_s": rec.get("original_duration_s") if rec.get("skipped") else rec.get("duration_s", r.get("duration_s")),
+        "verdict": gate.get("verdict", "—"),
+        "certificate_hash": gate.get("certificate_hash") or "",
+        "integrity_ok": gate.get("integrity_ok"),
+        "first_fail": gate.get("first_fail") or rec.get("first_fail"),
+        "skipped": bool(rec.get("skipped")),
+        "skip_note": "skipped (unchanged since PASS)" if rec.get("skipped") else "",
+        "html": f"../runs/{run_dir.name}/{name}.html" if html.is_file() else None,
+        "stats": r.get("stats") or {},
+        "checks": r.get("checks") or [],
+        "artifacts": r.get("artifacts") or [],
+    }
+
+
+def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
+    """Everything the templates show, from the run directory alone."""
     rootp = Path(root).resolve()
     run_dir = rootp / "runs" / run_id
     if not run_dir.is_dir():
@@ -54,49 +114,11 @@ def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
     meta = _read(run_dir / "settings.json") or {}
     settings: dict[str, Any] = meta.get("settings") or {}
     status: dict[str, Any] = _read(run_dir / "train_status.json") or {}
-    stage_names = list(settings.get("stages") or status.get("stage_order") or [])
     records = status.get("stages") or {}
-    for extra in sorted(p.parent.name for p in run_dir.glob("*/result.json")):
-        if extra not in stage_names and (not records or extra in records):
-            stage_names.append(extra)
-    results: dict[str, dict[str, Any] | None] = {}
-    gates: dict[str, dict[str, Any]] = {}
-    stages = []
-    for name in stage_names:
-        res = _read(result_path(run_dir, name))
-        res = res if isinstance(res, dict) else None
-        if records and name not in records:
-            res = None  # left over from an earlier attempt of this run: not evidence for this one
-        results[name] = res
-    for i, name in enumerate(stage_names):
-        res = results[name]
-        rec = records.get(name) or {}
-        later = later_hashes([r for r in (results[n] for n in stage_names[i + 1:]) if r is not None])
-        gate = evaluate(res, rootp, later).as_dict() if res is not None else None
-        if gate is not None and rec.get("verdict") == "FAIL":
-            gate["verdict"] = "FAIL"  # the runner failed it (e.g. the notebook raised after writing a result)
-        if rec or res is not None:
-            gates[name] = gate or {"verdict": rec.get("verdict", "FAIL"), "integrity_ok": False,
-                                   "certificate_hash": rec.get("certificate_hash"), "first_fail": rec.get("first_fail")}
-        html = run_dir / f"{name}.html"
-        stages.append({
-            "name": name,
-            "ran": bool(rec) or res is not None,
-            "status": rec.get("status") or (res or {}).get("status") or "not run",
-            "reason": rec.get("reason") or (res or {}).get("reason") or "",
-            "detail": rec.get("detail") or (res or {}).get("detail") or "",
-            "duration_s": rec.get("original_duration_s") if rec.get("skipped") else rec.get("duration_s", (res or {}).get("duration_s")),
-            "verdict": gates.get(name, {}).get("verdict", "—"),
-            "certificate_hash": gates.get(name, {}).get("certificate_hash") or "",
-            "integrity_ok": gates.get(name, {}).get("integrity_ok"),
-            "first_fail": gates.get(name, {}).get("first_fail") or rec.get("first_fail"),
-            "skipped": bool(rec.get("skipped")),
-            "skip_note": "skipped (unchanged since PASS)" if rec.get("skipped") else "",
-            "html": f"../runs/{run_id}/{name}.html" if html.is_file() else None,
-            "stats": (res or {}).get("stats") or {},
-            "checks": (res or {}).get("checks") or [],
-            "artifacts": (res or {}).get("artifacts") or [],
-        })
+    names = _stage_names(run_dir, {"stages": settings.get("stages") or status.get("stage_order")}, records)
+    results = _results(run_dir, names, records)
+    gates = _gates(rootp, names, results, records)
+    stages = [_stage_row(run_dir, n, results[n], records.get(n) or {}, gates.get(n, {})) for n in names]
     checklist = build_checklist(rootp, run_dir, settings, status, results, gates)
     run_status = status.get("status") or "unknown"
     run_reason = status.get("reason") or ("unknown" if run_status != "completed" else "ok")
@@ -105,9 +127,7 @@ def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
         meaning = REASONS[run_reason].meaning if run_reason in REASONS else ""
         reasons.append(f"run {run_status}: `{run_reason}`" + (f" ({meaning})" if meaning else "")
                        + (f": {status.get('detail')}" if status.get("detail") else ""))
-    for item in checklist:
-        if item.state != OK:
-            reasons.append(f"{item.label}: {item.state} ({item.evidence})")
+    reasons += [f"{item.label}: {item.state} ({item.evidence})" for item in checklist if item.state != OK]
     go = run_status == "completed" and not reasons
     return {
         "run_id": run_id, "lane": settings.get("lane") or status.get("lane"), "profile": settings.get("profile"),

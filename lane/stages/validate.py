@@ -9,7 +9,7 @@ Order of work:
 2. synthesis with onnxruntime (`lane.bundle.voice.OnnxVoice`, no NeMo) of the held-out texts
    (runs/<id>/train/data/val_manifest.json) and of configs/eval/sentences.txt; a few texts also through
    NeMo (`lane.nemo.synth.nemo_synthesize`) to check both paths agree;
-3. metrics (`lane.evaluate`) for the synthesis and, where it makes sense, for the reference
+3. metrics (`lane.metrics`) for the synthesis and, where it makes sense, for the reference
    recordings, so ratios cancel the evaluators' own weakness;
 4. one check per metric from the profile's `eval.thresholds` (their order is the check order, so the
    first failing one is `first_fail`); a missing or licence-blocked evaluator leaves its checks
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import evaluate as ev
+from .. import metrics as ev
 from ..core.fsutil import atomic_write_text, rel
 from ..core.media import MediaItem, media_dir, save_wav, write_index
 from ..core.reasons import LaneError
@@ -40,7 +40,7 @@ from .params import StageParams
 VALIDATION_SCHEMA = "lane.validation/1"
 
 DEFAULTS: dict[str, Any] = {
-    "asr_mode": "jsgf",            # lm | jsgf (grammar from the expected words; sharper, see lane.evaluate)
+    "asr_mode": "jsgf",            # lm | jsgf (grammar from the expected words; sharper, see lane.metrics)
     "max_heldout": 20,             # held-out clips evaluated (first N of the val manifest)
     "nemo_agree_n": 2,             # texts also synthesized through NeMo to compare with ONNX
     "sentences": "configs/eval/sentences.txt",
@@ -48,7 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "rtf_texts": 4,                # sentences timed for the real-time factor
     "threads": 0,                  # onnxruntime intra-op threads (0: its default)
     "media_pairs": 3,              # synthesized/reference pairs shown and played in the report
-    "sanity": {},                  # keyword overrides for lane.evaluate.sanity
+    "sanity": {},                  # keyword overrides for lane.metrics.sanity
     "thresholds": {},
 }
 

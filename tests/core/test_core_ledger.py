@@ -177,7 +177,7 @@ def _one_run(root: str, i: int) -> None:
 
 def test_four_concurrent_runs_leave_a_valid_chain(tmp_path: Path) -> None:
     """Four real runs (kernels and all) in one workspace at once: eight entries, one valid chain."""
-    from core_helpers import make_workspace
+    from lane_runs import make_workspace
 
     root = make_workspace(tmp_path / "ws")
     ctx = mp.get_context("spawn")

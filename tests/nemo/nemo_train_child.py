@@ -24,8 +24,8 @@ def main() -> int:
         sys.argv[5] == "1"
     if block:
         sys.meta_path.insert(0, _BlockNemo())
-    sys.path.insert(0, str(Path(__file__).parent))
-    from nemo_helpers import tiny_profile
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from nemo_runs import tiny_profile
 
     from lane.core.reasons import LaneError
     from lane.core.stage import StageRun

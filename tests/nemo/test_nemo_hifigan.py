@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from nemo_helpers import tiny_profile
+from nemo_runs import tiny_profile
 
 from lane.core.stage import StageRun
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nemo_helpers import TINY_MODEL, make_root, tiny_profile, weights_manifest
+from nemo_runs import TINY_MODEL, make_root, tiny_profile, weights_manifest
 
 from lane.core.reasons import LaneError
 from lane.core.stage import StageRun

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lane import evaluate as ev
+from lane import metrics as ev
 from lane.core.config import deep_merge, load_profile
 from lane.core.reasons import LaneError
 from lane.core.stage import StageRun

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core_helpers import STAGES, make_workspace
+from lane_runs import STAGES, make_workspace
 
 from lane.core import ledger
 from lane.core.fsutil import read_json
@@ -130,7 +130,7 @@ def test_output_streams_while_the_cell_runs(workspace: Path) -> None:
     """A PROGRESS line printed before a 3 s sleep reaches the orchestrator log before the cell ends."""
     import time
 
-    from core_helpers import fixture_nb
+    from lane_runs import fixture_nb
 
     from lane.core.config import Settings
     from lane.core.status import OrchestratorLog

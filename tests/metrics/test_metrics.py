@@ -1,4 +1,4 @@
-"""Metric functions of lane.evaluate on known inputs: espeak-ng speech made by the tests."""
+"""Metric functions of lane.metrics on known inputs: espeak-ng speech made by the tests."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from validate_helpers import SENTENCES
+from validate_runs import SENTENCES
 
-from lane import evaluate as ev
+from lane import metrics as ev
 
 
 def _load(p):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 # what the runner injects into every stage (lane.runner): the parameters cell must name these
 INJECTED = {"root", "run_id", "run_dir", "stage", "resume", "lane", "profile"}

@@ -1,5 +1,5 @@
-"""Fixtures for the orchestrator tests: speech made with espeak-ng, a workspace with configs and
-notebooks, and a helper that runs the real `lane` CLI (or a seed script) in a subprocess."""
+"""Runs of the real `lane` CLI (or a seed script) in a subprocess, espeak-ng speech and a workspace with
+configs, notebooks and that speech (a pytest plugin, loaded by tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 SEED_ENV = ("TRAIN_BACKEND", "TRAIN_LANE", "AUDIO_PATH", "EXPECTED_HEAD", "VOICE_PROFILE_ID", "LANE_PROFILE",
             "LANE_CONFIG", "LANE_RUN_ID", "LANE_TRANSCRIPT", "LANE_INPUT_FORMAT", "LANE_WEIGHTS_MANIFEST",
             "LANE_CELL_TIMEOUT_S", "LANE_REQUIRE_CLEAN_TREE", "LANE_ALLOW_FROM_SCRATCH", "LANE_KERNEL")

@@ -1,5 +1,6 @@
-"""Helpers shared by the NeMo-area tests and their child processes (a uniquely named module, so it
-never collides with another area's conftest)."""
+"""Tiny NeMo models made by the tests: a tiny espeak-ng dataset, a tiny FastPitch trained through the
+lane, and a bundle exported from it, each built once per session and shared by every area (a pytest
+plugin, loaded by tests/conftest.py; child processes import the helpers by this name)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = {"d_model": 32, "n_layer_enc": 1, "n_layer_dec": 1, "d_head": 16, "d_inner": 64,
               "predictor_filter": 32, "batch_size": 4, "warmup_steps": 10, "lr": 1.0e-3}
 TRAIN_STEPS = 4
@@ -43,3 +46,35 @@ def weights_manifest(root: Path, role_paths: dict[str, Path], license: str = "Ap
     path = root / "weights.json"
     path.write_text(json.dumps({"schema": "voice_weights/1", "entries": entries}), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_ds(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from lane.nemo.tinydata import make_tiny_dataset
+
+    return make_tiny_dataset(tmp_path_factory.mktemp("nemo_data"), n=8, n_val=2)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_ds: Any) -> dict[str, Any]:
+    """A tiny FastPitch trained TRAIN_STEPS steps through train_voice (demo path, from scratch)."""
+    from lane.core.stage import StageRun
+    from lane.nemo.train import train_voice
+
+    root = make_root(tmp_path_factory.mktemp("nemo_ws"))
+    st = StageRun.open("train", root=root, run_id="nemo-train")
+    prof = tiny_profile()
+    result = train_voice(st, prof, tiny_ds, out_dir=st.stage_dir / "model", weights_manifest=None,
+                         allow_from_scratch=False, resume=False)
+    res = st.finish()
+    return {"root": root, "st": st, "result": result, "stage_result": res, "profile": prof}
+
+
+@pytest.fixture(scope="session")
+def bundle(trained: dict[str, Any]) -> dict[str, Any]:
+    from lane.bundle import build_bundle
+    from lane.core.stage import StageRun
+
+    st = StageRun.open("export", root=trained["root"], run_id="nemo-train")
+    path = build_bundle(st, trained["profile"], run_dir=st.run_dir, root=trained["root"], voice_profile_id="tiny")
+    return {"path": path, "st": st, "stage_result": st.finish(), "root": trained["root"]}

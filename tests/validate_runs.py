@@ -1,11 +1,18 @@
-"""Fixtures for the validate tests: espeak-ng speech made once per session."""
+"""espeak-ng speech in three voices and a workspace with a demo-profile voice bundle, built once per
+session for the validate stage and the metrics (a pytest plugin, loaded by tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from validate_helpers import SENTENCES
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call Stella and ask her to bring these things with her from the store.",
+    "She sells sea shells by the sea shore on a sunny afternoon.",
+    "Is it going to rain tomorrow morning?",
+]
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +47,7 @@ def demo_workspace(tmp_path_factory) -> Path:
     from lane.nemo.tinydata import make_tiny_dataset
     from lane.nemo.train import train_voice
 
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[1]
     root = tmp_path_factory.mktemp("validate_ws")
     for name in ("configs", "notebooks"):
         shutil.copytree(repo / name, root / name)

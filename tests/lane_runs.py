@@ -1,0 +1,61 @@
+"""Runs of the fixture notebooks through the real runner (papermill + a real ipykernel), and the
+fixtures built on them (a pytest plugin, loaded by tests/conftest.py; import helpers by this name)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "notebooks"
+STAGES = ("verify", "train", "export", "validate")
+
+
+def fixture_nb(name: str) -> Path:
+    path = FIXTURES / f"{name}.ipynb"
+    assert path.is_file(), path
+    return path
+
+
+def make_workspace(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO / "configs", path / "configs", dirs_exist_ok=True)
+    return path
+
+
+def run_fixtures(root: Path, notebooks: Mapping[str, str], *, run_id: str | None = None, resume: bool = False,
+                 cell_timeout_s: int = 60, extra_params: Mapping[str, Any] | None = None) -> Any:
+    """Run `notebooks` (stage -> fixture name, in order) with the real runner."""
+    from lane.core.config import Settings
+    from lane.runner import execute_run
+
+    settings = Settings(stages=list(notebooks), cell_timeout_s=cell_timeout_s)
+    return execute_run(settings, root, run_id=run_id, resume=resume,
+                       notebooks={s: fixture_nb(n) for s, n in notebooks.items()}, extra_params=extra_params)
+
+
+@pytest.fixture
+def runner() -> Callable[..., Any]:
+    return run_fixtures
+
+
+@pytest.fixture(scope="session")
+def completed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """One honest four-stage run of the passing fixture (promotable evidence included): (root, outcome)."""
+    root = make_workspace(tmp_path_factory.mktemp("completed"))
+    outcome = run_fixtures(root, dict.fromkeys(STAGES, "pass"), extra_params={"promotable": True})
+    assert outcome.status == "completed", outcome
+    return root, outcome
+
+
+@pytest.fixture
+def completed_copy(completed_run: tuple[Path, Any], tmp_path: Path) -> tuple[Path, Any]:
+    """A private copy of the completed run's workspace, for tests that tamper with it."""
+    root, outcome = completed_run
+    dst = tmp_path / "ws"
+    shutil.copytree(root, dst)
+    return dst, outcome

@@ -1,0 +1,92 @@
+"""The layout rules lane/ is kept to: notebooks enter the library only through lane.stages, imports
+between lane modules form a DAG (function-level imports included), no private name crosses a module,
+and functions stay short."""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LANE = REPO / "lane"
+MAX_FUNCTION_LINES = 60
+LONG_FUNCTIONS_ALLOWED: dict[str, str] = {}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for f in LANE.rglob("*.py"):
+        parts = list(f.relative_to(REPO).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = f
+    return out
+
+
+def _imports(mod: str, path: Path, mods: dict[str, Path]) -> list[tuple[str, str]]:
+    """(imported lane module, name) for every import in the module, at any depth."""
+    base = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+    out = []
+    for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(n, ast.ImportFrom):
+            target = ".".join(base[: len(base) - n.level + 1] + ([n.module] if n.module else [])) if n.level \
+                else (n.module or "")
+            for a in n.names:
+                full = f"{target}.{a.name}"
+                out.append((full, "") if full in mods else (target, a.name))
+        elif isinstance(n, ast.Import):
+            out += [(a.name, "") for a in n.names]
+    return [(m, name) for m, name in out if m in mods and m != mod]
+
+
+def test_notebooks_import_only_lane_stages() -> None:
+    for nb in sorted((REPO / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        for cell in cells:
+            if cell["cell_type"] != "code":
+                continue
+            for n in ast.walk(ast.parse("".join(cell["source"]))):
+                mods = [a.name for a in n.names] if isinstance(n, ast.Import) else \
+                    [n.module or ""] if isinstance(n, ast.ImportFrom) else []
+                for m in mods:
+                    if m == "lane" or m.startswith("lane."):
+                        assert m == "lane.stages" or m.startswith("lane.stages."), f"{nb.name} imports {m}"
+
+
+def test_lane_imports_form_a_dag_and_keep_private_names_private() -> None:
+    mods = _modules()
+    graph: dict[str, set[str]] = defaultdict(set)
+    private = []
+    for mod, path in mods.items():
+        for target, name in _imports(mod, path, mods):
+            graph[mod].add(target)
+            if name.startswith("_"):
+                private.append(f"{mod} imports {target}.{name}")
+    assert not private, private
+    state: dict[str, int] = {}
+
+    def visit(m: str, trail: list[str]) -> None:
+        state[m] = 1
+        for t in sorted(graph[m]):
+            assert state.get(t) != 1, "import cycle: " + " -> ".join([*trail, m, t])
+            if t not in state:
+                visit(t, [*trail, m])
+        state[m] = 2
+
+    for m in sorted(mods):
+        if m not in state:
+            visit(m, [])
+
+
+def test_functions_are_short() -> None:
+    long = []
+    for f in sorted(LANE.rglob("*.py")):
+        for n in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef):
+                size = (n.end_lineno or n.lineno) - n.lineno + 1
+                where = f"{f.relative_to(REPO).as_posix()}:{n.name}"
+                if size > MAX_FUNCTION_LINES and where not in LONG_FUNCTIONS_ALLOWED:
+                    long.append(f"{where} ({size} lines)")
+    assert not long, long
