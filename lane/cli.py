@@ -18,8 +18,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-ledger_app = typer.Typer(help="Show or verify the hash-chained ledger (reports/ledger.jsonl).", no_args_is_help=True)
+ledger_app = typer.Typer(help="Show or verify the hash-chained, signed ledger (reports/ledger.jsonl).", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
+keys_app = typer.Typer(help="The signing key of the ledger and the bundle provenance.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 RootOpt = Annotated[Path, typer.Option("--root", help="Workspace root (artifacts/, runs/, reports/, bundles/).")]
 
@@ -43,6 +45,7 @@ def run(
     stages: Annotated[str | None, typer.Option(help="Comma-separated subset of verify,train,export,validate")] = None,
     cell_timeout_s: Annotated[int | None, typer.Option(help="Per-cell timeout in seconds")] = None,
     allow_from_scratch: Annotated[bool | None, typer.Option("--allow-from-scratch", help="Production without base weights (not promotable)")] = None,
+    consent: Annotated[str | None, typer.Option(help="Speaker consent record (default: <recording>.consent.json beside it) (env LANE_CONSENT)")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume RUN_ID from its first stage that did not pass")] = None,
     config: Annotated[Path | None, typer.Option(help="Config file (default configs/lane.yaml) (env LANE_CONFIG)")] = None,
     root: RootOpt = Path("."),
@@ -54,7 +57,7 @@ def run(
         "backend": backend, "lane": lane, "audio": audio, "transcript": transcript,
         "input_format": input_format, "profile": profile, "expected_head": expected_head,
         "voice_profile_id": voice_profile_id, "weights_manifest": weights_manifest, "stages": stages,
-        "cell_timeout_s": cell_timeout_s, "allow_from_scratch": allow_from_scratch,
+        "cell_timeout_s": cell_timeout_s, "allow_from_scratch": allow_from_scratch, "consent": consent,
     }
     raise typer.Exit(run_from_cli(flags, config_path=config, root=root, resume=resume))
 
@@ -122,6 +125,98 @@ def ledger_verify(root: RootOpt = Path(".")) -> None:
 
 
 @app.command()
+def promote(
+    run_id: Annotated[str, typer.Argument(help="A run whose verdict is GO")],
+    root: RootOpt = Path("."),
+) -> None:
+    """Make a GO run's candidate bundle the live voice (atomic switch, ledger entry). NO-GO is refused."""
+    from .promotion import promote as _promote
+
+    try:
+        live = _promote(root, run_id)
+    except LaneError as err:
+        _fail(err)
+    typer.echo(f"promoted: {live} -> run {run_id}")
+
+
+@app.command()
+def rollback(
+    voice_profile_id: Annotated[str, typer.Argument(help="The voice (bundles/<id>/)")],
+    root: RootOpt = Path("."),
+) -> None:
+    """Make the previously promoted run of a voice live again (ledger entry)."""
+    from .promotion import rollback as _rollback
+
+    try:
+        live = _rollback(root, voice_profile_id)
+    except LaneError as err:
+        _fail(err)
+    typer.echo(f"rolled back: {live}")
+
+
+@app.command("verify-bundle")
+def verify_bundle(
+    bundle: Annotated[Path, typer.Argument(help="A bundle directory (live or candidate)")],
+    root: RootOpt = Path("."),
+) -> None:
+    """Check a bundle offline: manifest, file hashes, and its signed provenance (trusted key, subjects)."""
+    from .bundle import provenance
+    from .bundle.check import validate_voice_bundle
+    from .core.signing import trusted_keys
+
+    problems = validate_voice_bundle(bundle, root).problems
+    prov = provenance.verify(bundle, trusted_keys(root))
+    problems += [f"provenance: {p}" for p in prov.problems]
+    if problems:
+        for p in problems:
+            typer.echo(f"bundle broken: {p}")
+        raise typer.Exit(LaneError("provenance_invalid").exit_code)
+    pred = prov.predicate
+    typer.echo(f"bundle ok: {bundle}: run {pred.get('run_id')}, verdict {prov.verdict}, commit "
+               f"{str(pred.get('commit'))[:12]}, {len(prov.statement.get('subject') or [])} files signed")
+
+
+@app.command("verify-consent")
+def verify_consent(
+    record: Annotated[Path, typer.Argument(help="A consent record (voice_consent/1)")],
+    audio: Annotated[list[str] | None, typer.Argument(help="Recordings it must cover")] = None,
+    root: RootOpt = Path("."),
+) -> None:
+    """Check a speaker consent record: schema, and that it covers the given recordings."""
+    from .core.consent import verify_cli
+
+    raise typer.Exit(verify_cli(record, list(audio or []), root))
+
+
+@keys_app.command("show")
+def keys_show(root: RootOpt = Path(".")) -> None:
+    """Print where the signing key is, its fingerprint, and the keys trusted in this workspace."""
+    from .core.signing import load_signer, trusted_keys
+
+    try:
+        signer = load_signer(root)
+    except LaneError as err:
+        _fail(err)
+    typer.echo(f"signing key: {signer.path}\nfingerprint: {signer.keyid}")
+    typer.echo("trusted: " + ", ".join(sorted(trusted_keys(root))))
+
+
+@keys_app.command("rotate")
+def keys_rotate(root: RootOpt = Path(".")) -> None:
+    """Retire the signing key (kept beside it) and create a new one; prints the config lines that keep
+    the old entries verifiable."""
+    from .core.signing import rotate
+
+    try:
+        old, new = rotate(root)
+    except LaneError as err:
+        _fail(err)
+    typer.echo(f"retired {old.keyid} ({old.path}); new key {new.keyid} at {new.path}")
+    typer.echo("pin both in configs/lane.yaml so every ledger entry keeps verifying:\n"
+               f"signing:\n  trusted_keys: [{old.keyid}, {new.keyid}]")
+
+
+@app.command()
 def reasons(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown table the README embeds")] = False,
@@ -161,13 +256,14 @@ def serve(
     bundle: Annotated[Path, typer.Argument(help="bundles/<voice_profile_id>/voice_bundle")],
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8080,
+    allow_unpromoted: Annotated[bool, typer.Option("--allow-unpromoted", help="Development only: serve a bundle that is not a live, GO voice")] = False,
     root: RootOpt = Path("."),
 ) -> None:
-    """Serve a voice bundle over HTTP (POST /api/voice/speak) with onnxruntime, no NeMo needed."""
+    """Serve a live, GO voice bundle over HTTP (POST /api/voice/speak) with onnxruntime, no NeMo needed."""
     from .serve import serve as _serve
 
     try:
-        _serve(bundle, host=host, port=port, root=root)
+        _serve(bundle, host=host, port=port, root=root, allow_unpromoted=allow_unpromoted)
     except LaneError as err:
         _fail(err)
 

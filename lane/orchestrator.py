@@ -54,7 +54,8 @@ def preflight(settings: Any, root: Path, config_path: Path | None, log: Any) -> 
 
     ctx = CheckContext(root=root, lane=settings.lane, profile=settings.profile, audio=settings.audio,
                        transcript=None, expected_head=settings.expected_head,
-                       require_clean_tree=settings.require_clean_tree, config_path=config_path, max_audio_files=64)
+                       require_clean_tree=settings.require_clean_tree, config_path=config_path, max_audio_files=64,
+                       consent=settings.consent, allow_from_scratch=settings.allow_from_scratch)
     raise_first_finding(run_checks(ctx, ["config"]))
     spec = ctx.spec
     assert spec is not None
@@ -82,6 +83,9 @@ def preflight(settings: Any, root: Path, config_path: Path | None, log: Any) -> 
         s = inv.summary()
         log.say(f"audio: {inv.kind} {inv.source}: {s['audio_files']} file(s), {s['audio_total_s']} s, "
                 f"{s['audio_sample_rates']} Hz, {s['audio_channels']} ch")
+        consent = run_checks(ctx, ["consent"])
+        raise_first_finding(consent)
+        log.say(f"consent: {consent[0].detail}")
     return spec
 
 

@@ -54,15 +54,21 @@ class VoiceService:
     """The state behind the handler: one loaded voice, a lock (onnxruntime sessions are used one
     request at a time here), and the workspace root for training jobs."""
 
-    def __init__(self, bundle_dir: str | os.PathLike[str], root: str | os.PathLike[str] = ".") -> None:
-        from .bundle import validate_voice_bundle
+    def __init__(self, bundle_dir: str | os.PathLike[str], root: str | os.PathLike[str] = ".", *,
+                 allow_unpromoted: bool = False) -> None:
         from .bundle.voice import OnnxVoice
+        from .promotion import servable
 
         self.bundle_dir = Path(bundle_dir)
         self.root = Path(root).resolve()
-        check = validate_voice_bundle(self.bundle_dir)
-        if not check.ok:
-            raise LaneError("bundle_invalid", "; ".join(check.problems[:3]))
+        self.unpromoted = allow_unpromoted
+        problems = servable(self.bundle_dir, self.root, allow_unpromoted=allow_unpromoted)
+        if problems:
+            code = "bundle_invalid" if problems[0].startswith("hashes:") else "bundle_not_promoted"
+            raise LaneError(code, "; ".join(problems[:3]))
+        if allow_unpromoted:
+            print(f"WARNING: serving {self.bundle_dir} with --allow-unpromoted: not a live, GO voice "
+                  "(development only; every response says so in X-Voice-Lane-Unpromoted)", flush=True)
         self.manifest: dict[str, Any] = json.loads((self.bundle_dir / "manifest.json").read_text("utf-8"))
         self.voice = OnnxVoice(self.bundle_dir)
         self.lock = threading.Lock()
@@ -104,6 +110,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quieter than the default: one line, stderr
         sys.stderr.write(f"[serve] {self.address_string()} {format % args}\n")
+
+    def end_headers(self) -> None:
+        if self.service.unpromoted:
+            self.send_header("X-Voice-Lane-Unpromoted", "true")
+        super().end_headers()
 
     def _json(self, status: int, obj: Any) -> None:
         data = json.dumps(obj, default=str).encode("utf-8")
@@ -174,16 +185,16 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def make_server(bundle_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8080,
-                root: str | os.PathLike[str] = ".") -> ThreadingHTTPServer:
+                root: str | os.PathLike[str] = ".", allow_unpromoted: bool = False) -> ThreadingHTTPServer:
     """A ready (not yet serving) server; port 0 picks a free port (see server.server_address)."""
-    service = VoiceService(bundle_dir, root)
+    service = VoiceService(bundle_dir, root, allow_unpromoted=allow_unpromoted)
     handler = type("BoundHandler", (Handler,), {"service": service})
     return ThreadingHTTPServer((host, port), handler)
 
 
 def serve(bundle_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8080,
-          root: str | os.PathLike[str] = ".") -> None:
-    server = make_server(bundle_dir, host, port, root)
+          root: str | os.PathLike[str] = ".", allow_unpromoted: bool = False) -> None:
+    server = make_server(bundle_dir, host, port, root, allow_unpromoted)
     host_s, port_n = str(server.server_address[0]), int(server.server_address[1])
     voice_id = server.RequestHandlerClass.service.voice_id  # type: ignore[attr-defined]
     print(f"serving voice {voice_id} on http://{host_s}:{port_n}", flush=True)

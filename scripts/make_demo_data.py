@@ -7,7 +7,9 @@
   pauses of 0.3-1.2 s (seeded), 16 kHz mono 16-bit FLAC, about three minutes;
 - data/demo/ljspeech/: metadata.csv (id|text|normalized_text) + wavs/, six clips;
 - data/eval/impostor.flac: about 20 s of a different espeak-ng voice (en-us+f3, a female variant), for the
-  speaker-similarity baseline in validate.
+  speaker-similarity baseline in validate;
+- data/demo/longform.consent.json and data/demo/ljspeech/consent.json: the demo speaker's consent
+  records (voice_consent/1), listing the sha256 of every recording they cover.
 
 Same espeak-ng/sox versions -> byte-identical files; the whole set stays under 5 MB.
 """
@@ -123,6 +125,33 @@ def make(out_root: Path) -> None:
                         gap_ms=int(rng.uniform(300, 800))) for i, s in enumerate(IMPOSTOR)]
         concat(iparts, ev / "impostor.flac")
         (ev / "impostor.txt").write_text("\n".join(IMPOSTOR) + "\n", encoding="utf-8")
+    write_consent(demo)
+
+
+CONSENT = {
+    "schema": "voice_consent/1",
+    "speaker": {"name": "espeak-ng voice en-us (synthetic demo speaker)", "id": "demo_voice"},
+    "recorded_by": "scripts/make_demo_data.py (espeak-ng + sox, seeded)",
+    "permitted_use": "commercial",
+    "scope": "demo and test voices of voice-lane; the speaker is a speech synthesizer, so no person is cloned",
+    "date": "2026-11-22",
+    "expires": None,
+    "statement": "espeak-ng's output speech is not covered by its GPL-3.0 licence; the project made these "
+                 "recordings and permits any use of voices made from them.",
+}
+
+
+def write_consent(demo: Path) -> None:
+    """The demo's consent records: one beside the long recording, one in the LJSpeech folder. A record
+    lists the sha256 of every recording it covers, so it is rewritten whenever the audio is."""
+    import json
+
+    from lane.core.fsutil import sha256_file
+
+    for record, files in ((demo / "longform.consent.json", [demo / "longform.flac"]),
+                          (demo / "ljspeech" / "consent.json", sorted((demo / "ljspeech" / "wavs").glob("*.wav")))):
+        rows = [{"path": f.relative_to(demo.parent.parent).as_posix(), "sha256": sha256_file(f)} for f in files]
+        record.write_text(json.dumps({**CONSENT, "recordings": rows}, indent=2) + "\n", encoding="utf-8")
 
 
 def main() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -9,6 +10,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ledger and provenance signing key for the whole session, outside every workspace (and out
+    of the developer's own ~/.config), inherited by the runs' kernels and CLI subprocesses."""
+    key = tmp_path_factory.mktemp("signing") / "signing-ed25519.pem"
+    os.environ["LANE_SIGNING_KEY"] = str(key)
+    return key
 
 
 @pytest.fixture(scope="session")

@@ -28,12 +28,13 @@ def make_workspace(path: Path) -> Path:
 
 
 def run_fixtures(root: Path, notebooks: Mapping[str, str], *, run_id: str | None = None, resume: bool = False,
-                 cell_timeout_s: int = 60, extra_params: Mapping[str, Any] | None = None) -> Any:
-    """Run `notebooks` (stage -> fixture name, in order) with the real runner."""
+                 cell_timeout_s: int = 60, extra_params: Mapping[str, Any] | None = None, **settings_kw: Any) -> Any:
+    """Run `notebooks` (stage -> fixture name, in order) with the real runner; `settings_kw` override
+    Settings fields (profile, lane, voice_profile_id ...)."""
     from lane.core.config import Settings
     from lane.runner import execute_run
 
-    settings = Settings(stages=list(notebooks), cell_timeout_s=cell_timeout_s)
+    settings = Settings(stages=list(notebooks), cell_timeout_s=cell_timeout_s, **settings_kw)
     return execute_run(settings, root, run_id=run_id, resume=resume,
                        notebooks={s: fixture_nb(n) for s, n in notebooks.items()}, extra_params=extra_params)
 
@@ -45,9 +46,12 @@ def runner() -> Callable[..., Any]:
 
 @pytest.fixture(scope="session")
 def completed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
-    """One honest four-stage run of the passing fixture (promotable evidence included): (root, outcome)."""
+    """One honest four-stage run of the passing fixture with the production profile and the complete
+    evidence a GO needs (licences, consent, promotable models, a valid bundle, every floored metric):
+    (root, outcome). It ends GO."""
     root = make_workspace(tmp_path_factory.mktemp("completed"))
-    outcome = run_fixtures(root, dict.fromkeys(STAGES, "pass"), extra_params={"promotable": True})
+    outcome = run_fixtures(root, dict.fromkeys(STAGES, "pass"), extra_params={"promotable": True},
+                           profile="production", voice_profile_id="fixture_voice")
     assert outcome.status == "completed", outcome
     return root, outcome
 

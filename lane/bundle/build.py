@@ -226,6 +226,7 @@ def _manifest(st: StageRun, root: Path, outputs: dict[str, Any], profile: dict[s
         "training": {"steps": int(outputs.get("steps", 0)), "promotable": bool(outputs.get("promotable")),
                      "profile": profile.get("name")},
         "onnx_check": onnx_check,
+        "consent": outputs.get("consent"),
         "files": {},
         "validation": None,
     }
@@ -260,25 +261,43 @@ def assemble(st: StageRun, profile: dict[str, Any], outputs: dict[str, Any], tmp
     return manifest
 
 
+def _consent(run_dir: Path) -> dict[str, Any] | None:
+    """The consent record the verify stage of this run certified (path, sha256, speaker, use)."""
+    res_path = run_dir / "verify" / "result.json"
+    if not res_path.is_file():
+        return None
+    res = json.loads(res_path.read_text(encoding="utf-8"))
+    art = next((a for a in res.get("artifacts") or [] if a.get("kind") == "consent_record"), None)
+    if art is None:
+        return None
+    stats = res.get("stats") or {}
+    return {"path": art["path"], "sha256": art["sha256"], "speaker": stats.get("consent_speaker"),
+            "permitted_use": stats.get("consent_use")}
+
+
 def build_bundle(st: StageRun, profile: dict[str, Any], *, run_dir: str | os.PathLike[str],
                  root: str | os.PathLike[str], voice_profile_id: str) -> Path:
-    """Export the trained models of `run_dir` into bundles/<voice_profile_id>/voice_bundle/: assembled
-    in a temporary sibling, validated, then renamed into place (an older bundle survives a failure)."""
+    """Export the trained models of `run_dir` into the run's candidate bundle,
+    bundles/<voice_profile_id>/candidates/<run_id>/: assembled in a temporary sibling, validated, then
+    renamed into place. The live voice (bundles/<id>/voice_bundle) is never touched here: only a GO
+    verdict promotes a candidate (lane.promotion)."""
+    from .store import candidate_dir, replace_candidate
+
     rootp = Path(root).resolve()
     outputs_path = Path(run_dir) / "train" / "outputs.json"
     if not outputs_path.exists():
         raise LaneError("export_failed", f"{outputs_path} is missing: the train stage did not finish")
     outputs = json.loads(outputs_path.read_text(encoding="utf-8"))
-    if not voice_profile_id or "/" in voice_profile_id or voice_profile_id.startswith("."):
-        raise LaneError("config_invalid", f"bad voice_profile_id {voice_profile_id!r}")
-    final = rootp / "bundles" / voice_profile_id / "voice_bundle"
+    outputs["consent"] = _consent(Path(run_dir))
+    final = candidate_dir(rootp, voice_profile_id, st.run_id)
     final.parent.mkdir(parents=True, exist_ok=True)
-    _recover_swap(final)
-    tmp = final.parent / f".voice_bundle.tmp-{os.getpid()}-{os.urandom(3).hex()}"
+    for stale in final.parent.glob(".build-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = final.parent / f".build-{st.run_id}-{os.getpid()}-{os.urandom(3).hex()}"
     tmp.mkdir()
     try:
         manifest = assemble(st, profile, outputs, tmp, rootp, voice_profile_id)
-        _swap_into_place(tmp, final)
+        replace_candidate(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -294,23 +313,3 @@ def _now() -> str:
     from ..core.stage import now_iso
 
     return now_iso()
-
-
-def _swap_into_place(tmp: Path, final: Path) -> None:
-    """Rename the validated tmp bundle into place; the old one is kept aside until the rename is done."""
-    old = final.parent / ".voice_bundle.old"
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _recover_swap(final: Path) -> None:
-    """A crash between the two renames of _swap_into_place leaves only `.voice_bundle.old`: put it back."""
-    old = final.parent / ".voice_bundle.old"
-    if not final.exists() and old.exists():
-        os.replace(old, final)
-    for stale in final.parent.glob(".voice_bundle.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)

@@ -16,7 +16,7 @@ from ..core.paths import PACKAGE_ROOT, config_file
 from ..core.reasons import LaneError
 
 SCHEMA_FILE = "voice_bundle.schema.json"
-UNLISTED = ("manifest.json", "validation.json")
+UNLISTED = ("manifest.json", "validation.json", "provenance.dsse.json")  # each covers the listed files
 
 
 @dataclass

@@ -80,17 +80,20 @@ def griffin_lim(mel: np.ndarray, audio: dict[str, Any], n_iter: int = 32, power:
     basis = _mel_basis(audio)
     mag_mel = np.exp(mel.astype(np.float64)) - float(audio.get("log_zero_guard_value", 1e-5))
     mag_mel = np.clip(mag_mel, 0.0, None)
-    lin = np.clip(np.linalg.pinv(basis) @ mag_mel, 1e-8, None) ** power
+    raw = np.clip(np.linalg.pinv(basis) @ mag_mel, 1e-8, None)
+    lin = raw ** power
+    # the sharpening exponent changes the level: scale back to the unsharpened energy, so the output
+    # level follows the spectrogram (no peak normalisation: a silent spectrogram stays silent audio)
+    e_lin = float(np.linalg.norm(lin))
+    if e_lin > 0:
+        lin *= float(np.linalg.norm(raw)) / e_lin
     mag_power = float(audio.get("mag_power", 1.0))
     if mag_power != 1.0:
         lin = lin ** (1.0 / mag_power)
     y = librosa.griffinlim(lin, n_iter=n_iter, hop_length=int(audio["hop_length"]),
                            win_length=int(audio["win_length"]), n_fft=int(audio["n_fft"]), window="hann",
                            random_state=0)
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
-    if peak > 0:
-        y = 0.9 * y / peak
-    return np.asarray(y, dtype=np.float32)
+    return np.asarray(np.clip(y, -1.0, 1.0), dtype=np.float32)
 
 
 _BASIS_CACHE: dict[tuple[Any, ...], np.ndarray] = {}

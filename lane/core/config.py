@@ -42,6 +42,7 @@ ENV_VARS: dict[str, str] = {
     "LANE_REQUIRE_CLEAN_TREE": "require_clean_tree",
     "LANE_ALLOW_FROM_SCRATCH": "allow_from_scratch",
     "LANE_KERNEL": "kernel_name",
+    "LANE_CONSENT": "consent",
 }
 
 
@@ -61,6 +62,7 @@ class Settings:
     require_clean_tree: bool = False
     allow_from_scratch: bool = False
     kernel_name: str | None = None
+    consent: str | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,6 +128,18 @@ def lane_config_file(root: str | os.PathLike[str], config_path: str | os.PathLik
         return p if p.exists() or config_path else None
     p = Path(root) / DEFAULT_CONFIG
     return p if p.exists() else None
+
+
+def lane_section(root: str | os.PathLike[str], name: str, config_path: str | os.PathLike[str] | None = None,
+                 env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A top-level section of the lane config file other than `settings` ({} when absent)."""
+    cfg = lane_config_file(root, config_path, env)
+    if cfg is None or not cfg.exists():
+        return {}
+    section = load_yaml(cfg).get(name) or {}
+    if not isinstance(section, Mapping):
+        raise LaneError("config_invalid", f"{cfg}: {name!r} must be a mapping")
+    return dict(section)
 
 
 def validate_config_file(path: str | os.PathLike[str], root: str | os.PathLike[str] = ".") -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
     verdict           PASS iff the stage status is done or partial-blocked and integrity_ok
     first_fail        the result's first failing check (or a gate-level reason)
-    certificate_hash  sha256(canonical_json({run_id, stage, checks, artifacts: [{kind, path, sha256}]}))
+    certificate_hash  sha256(canonical_json({run_id, stage, status, verdict, checks,
+                      artifacts: [{kind, path, sha256}]}))
     integrity_ok      every artifact file re-hashed on disk (path relative to the workspace root)
                       still has the recorded sha256 (or, for a file a later stage of the same run
                       rewrote and certified again, that later stage's sha256)
@@ -49,9 +50,10 @@ def _artifact_rows(artifacts: Sequence[Mapping[str, Any]]) -> list[dict[str, str
 
 
 def certificate_hash(run_id: str, stage: str, checks: Sequence[Mapping[str, Any]],
-                     artifacts: Sequence[Mapping[str, Any]]) -> str:
-    """The certificate: sha256 of the canonical JSON of run id, stage, checks and artifact hashes."""
-    body = {"run_id": run_id, "stage": stage, "checks": [dict(c) for c in checks],
+                     artifacts: Sequence[Mapping[str, Any]], status: str, verdict: str) -> str:
+    """The certificate: sha256 of the canonical JSON of run id, stage, status, verdict, checks and
+    artifact hashes. Status and verdict are in it, so an entry cannot be turned from FAIL to PASS."""
+    body = {"run_id": run_id, "stage": stage, "status": status, "verdict": verdict, "checks": [dict(c) for c in checks],
             "artifacts": _artifact_rows(artifacts)}
     return sha256_bytes(canonical_json(body).encode("utf-8"))
 
@@ -100,13 +102,20 @@ def evaluate(result: Mapping[str, Any], root: str | os.PathLike[str],
     run_id, stage = str(result.get("run_id", "")), str(result.get("stage", ""))
     checks = list(result.get("checks") or [])
     artifacts = list(result.get("artifacts") or [])
-    cert = certificate_hash(run_id, stage, checks, artifacts)
     problems = artifact_problems(artifacts, root, superseded)
     integrity_ok = not problems
-    status = result.get("status")
+    status = str(result.get("status"))
     first_fail = result.get("first_fail")
     if status in PASSING_STATUSES and integrity_ok:
-        return GateResult(PASS, None, cert, True, problems)
+        return GateResult(PASS, None, certificate_hash(run_id, stage, checks, artifacts, status, PASS), True, problems)
     if first_fail is None:
         first_fail = "artifact_integrity" if not integrity_ok else f"stage_{status}"
-    return GateResult(FAIL, str(first_fail), cert, integrity_ok, problems)
+    return GateResult(FAIL, str(first_fail), certificate_hash(run_id, stage, checks, artifacts, status, FAIL),
+                      integrity_ok, problems)
+
+
+def certify(result: Mapping[str, Any] | None, run_id: str, stage: str, status: str, verdict: str) -> str:
+    """The certificate of a stage outcome (the runner's final status and verdict over the result)."""
+    res = result or {}
+    return certificate_hash(run_id, stage, list(res.get("checks") or []), list(res.get("artifacts") or []), status,
+                            verdict)

@@ -1,16 +1,20 @@
-"""The append-only, hash-chained ledger: `reports/ledger.jsonl`, one entry per stage per run.
+"""The append-only, hash-chained, signed ledger: `reports/ledger.jsonl`, one entry per stage per run
+(and one per promotion or rollback).
 
 Each entry carries the seed's per-prompt report fields (stage id, files changed, behaviour summary,
 checks run, verdict, firstFail, certificateHash, integrityOk, traceId, runId, commit sha, status)
-plus `prev_hash`: the sha256 of the previous line's exact bytes (64 zeros for the first entry).
-`reports/ledger.head.json` records the entry count and the last line's hash, so dropping the final
-entry is caught too. Appends hold a file lock (`reports/ledger.jsonl.lock`), so concurrent runs
-leave one valid chain. `reports/LEDGER.md` is regenerated after every append.
+plus `prev_hash` (the sha256 of the previous line's exact bytes, 64 zeros for the first entry) and
+`signature`: an Ed25519 signature (lane.core.signing) over the entry without its signature.
+`reports/ledger.head.json` records the entry count and the last line's hash, signed too. Appends
+hold a file lock (`reports/ledger.jsonl.lock`), so concurrent runs leave one valid chain.
+`reports/LEDGER.md` is regenerated after every append.
 
-`verify` recomputes the chain, each entry's certificate from its stored checks and artifacts, and
-the artifact hashes on disk. A path recorded by several entries (later runs rewrite
-`artifacts/dataset_manifest.<lane>.json`, say) is checked against its most recent entry only:
-older hashes are superseded, not broken.
+`verify` recomputes the chain, every signature (by a trusted key), each entry's certificate from its
+stored status, verdict, checks and artifacts, the head, and the artifact hashes on disk. It also
+reads the runs the runner recorded (`runs/<id>/train_status.json`): every stage the runner finished
+must have its entry, so neither a deleted ledger nor a dropped entry with the head rewritten passes.
+A path recorded by several entries (later runs rewrite `artifacts/dataset_manifest.<lane>.json`, say)
+is checked against its most recent entry only: older hashes are superseded, not broken.
 """
 
 from __future__ import annotations
@@ -86,19 +90,34 @@ def make_entry(*, run_id: str, stage: str, lane: str | None, result: Mapping[str
     }
 
 
+def _payload(entry: Mapping[str, Any]) -> bytes:
+    """What an entry's signature covers: the entry without its signature, as canonical JSON."""
+    return canonical_json({k: v for k, v in entry.items() if k != "signature"}).encode("utf-8")
+
+
+def _head_payload(entries: int, last_hash: str) -> bytes:
+    return canonical_json({"entries": entries, "last_hash": last_hash}).encode("utf-8")
+
+
 def append(root: str | os.PathLike[str], entry: Mapping[str, Any]) -> dict[str, Any]:
-    """Append one entry under the lock, chaining it to the last line; returns the stored entry."""
+    """Append one entry under the lock, chained to the last line and signed; returns the stored entry."""
+    from .signing import load_signer
+
+    signer = load_signer(root)
     path = ledger_path(root)
     with _lock(root):
         lines = _lines(root)
         prev = sha256_bytes(lines[-1]) if lines else ZERO_HASH
-        stored = {**dict(entry), "prev_hash": prev}
+        stored: dict[str, Any] = {**dict(entry), "prev_hash": prev}
+        stored["signature"] = signer.sign(_payload(stored))
         line = canonical_json(stored).encode("utf-8")
         with open(path, "ab") as f:
             f.write(line + b"\n")
             f.flush()
             os.fsync(f.fileno())
-        atomic_write_json(head_path(root), {"entries": len(lines) + 1, "last_hash": sha256_bytes(line)})
+        last = sha256_bytes(line)
+        atomic_write_json(head_path(root), {"entries": len(lines) + 1, "last_hash": last,
+                                            "signature": signer.sign(_head_payload(len(lines) + 1, last))})
         write_markdown(root, [json.loads(x) for x in [*lines, line]])
     return stored
 
@@ -113,9 +132,10 @@ class VerifyResult:
     problems: list[str] = field(default_factory=list)
 
 
-def verify(root: str | os.PathLike[str]) -> VerifyResult:
-    """Recompute the chain, every certificate and the current artifact hashes."""
-    lines = _lines(root)
+def _check_entries(lines: list[bytes], trusted: set[str]) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """Chain, signature and certificate of every entry."""
+    from .signing import verify_signature
+
     problems: list[tuple[int, str]] = []
     entries: list[dict[str, Any]] = []
     prev = ZERO_HASH
@@ -133,34 +153,90 @@ def verify(root: str | os.PathLike[str]) -> VerifyResult:
         if entry.get("prev_hash") != prev:
             problems.append((i, f"entry {i}: prev_hash does not match the previous line "
                                 f"(edited, dropped or reordered entry before it)"))
-        cert = certificate_hash(str(entry.get("runId", "")), str(entry.get("stage_id", "")),
-                                entry.get("checks_run") or [], entry.get("artifacts") or [])
-        if cert != entry.get("certificateHash"):
-            problems.append((i, f"entry {i}: certificateHash does not match its checks and artifacts"))
+        if entry.get("certificateHash") is not None:  # promotion entries carry none
+            cert = certificate_hash(str(entry.get("runId", "")), str(entry.get("stage_id", "")),
+                                    entry.get("checks_run") or [], entry.get("artifacts") or [],
+                                    str(entry.get("status", "")), str(entry.get("verdict", "")))
+            if cert != entry.get("certificateHash"):
+                problems.append((i, f"entry {i}: certificateHash does not match its status, verdict, checks and artifacts"))
+        why = verify_signature(_payload(entry), entry.get("signature"), trusted)
+        if why:
+            problems.append((i, f"entry {i}: signature: {why}"))
         prev = sha256_bytes(raw)
-    # artifacts on disk: each path against the latest entry that recorded it with integrity true
+    return entries, problems
+
+
+def _check_artifacts(root: str | os.PathLike[str], entries: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Each path against the latest entry that recorded it with integrity true."""
     latest: dict[str, tuple[int, dict[str, Any]]] = {}
     for i, entry in enumerate(entries):
         for a in entry.get("artifacts") or []:
             if isinstance(a, dict) and "path" in a:
                 latest[str(a["path"])] = (i, a)
+    problems = []
     for _path, (i, a) in sorted(latest.items(), key=lambda kv: kv[1][0]):
-        if not entries[i].get("integrityOk", False):
-            continue
-        for p in artifact_problems([a], root):
-            problems.append((i, f"entry {i}: {p}"))
+        if entries[i].get("integrityOk", False):
+            problems += [(i, f"entry {i}: {p}") for p in artifact_problems([a], root)]
+    return problems
+
+
+def _check_head(root: str | os.PathLike[str], lines: list[bytes], trusted: set[str]) -> list[tuple[int, str]]:
+    from .signing import verify_signature
+
     hp = head_path(root)
-    if hp.exists():
+    if not hp.exists():
+        return [(0, "reports/ledger.head.json is missing")] if lines else []
+    try:
+        head = read_json(hp)
+        last = sha256_bytes(lines[-1]) if lines else ZERO_HASH
+        if head.get("entries") != len(lines) or (lines and head.get("last_hash") != last):
+            return [(len(lines), f"ledger head records {head.get('entries')} entries, file has "
+                                 f"{len(lines)}: an entry was dropped or appended outside the lane")]
+        why = verify_signature(_head_payload(int(head["entries"]), str(head["last_hash"])), head.get("signature"), trusted)
+        return [(len(lines), f"ledger head: signature: {why}")] if why else []
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return [(len(lines), "reports/ledger.head.json is not valid JSON")]
+
+
+def recorded_stages(root: str | os.PathLike[str]) -> set[tuple[str, str]]:
+    """(run id, stage) of every stage the runner finished, from the runs' own status copies."""
+    out: set[tuple[str, str]] = set()
+    for status in Path(root).glob("runs/*/train_status.json"):
         try:
-            head = read_json(hp)
-            last = sha256_bytes(lines[-1]) if lines else ZERO_HASH
-            if head.get("entries") != len(lines) or (lines and head.get("last_hash") != last):
-                problems.append((len(lines), f"ledger head records {head.get('entries')} entries, file has "
-                                             f"{len(lines)}: an entry was dropped or appended outside the lane"))
-        except (ValueError, AttributeError):
-            problems.append((len(lines), "reports/ledger.head.json is not valid JSON"))
-    elif lines:
-        problems.append((0, "reports/ledger.head.json is missing"))
+            data = read_json(status)
+        except (OSError, ValueError):
+            out.add((status.parent.name, "?"))  # a run whose record is unreadable still needs its entries
+            continue
+        for name, rec in (data.get("stages") or {}).items():
+            if isinstance(rec, dict) and rec.get("verdict"):
+                out.add((str(data.get("run_id") or status.parent.name), str(name)))
+    return out
+
+
+def _check_runs(root: str | os.PathLike[str], entries: list[dict[str, Any]], n_lines: int) -> list[tuple[int, str]]:
+    have = {(str(e.get("runId")), str(e.get("stage_id"))) for e in entries}
+    missing = sorted(recorded_stages(root) - have)
+    if not missing:
+        return []
+    if n_lines == 0:
+        return [(0, f"{LEDGER} is missing or empty, but {len(missing)} recorded stage(s) exist under runs/ "
+                    f"(first: {missing[0][0]} {missing[0][1]})")]
+    run_id, stage = missing[0]
+    return [(n_lines, f"no ledger entry for run {run_id} stage {stage} (and {len(missing) - 1} more): "
+                      "entries were dropped")]
+
+
+def verify(root: str | os.PathLike[str]) -> VerifyResult:
+    """Recompute the chain, signatures, certificates, the head and the artifact hashes, and check that
+    every stage the runner recorded has its entry."""
+    from .signing import trusted_keys
+
+    lines = _lines(root)
+    trusted = trusted_keys(root)
+    entries, problems = _check_entries(lines, trusted)
+    problems += _check_artifacts(root, entries)
+    problems += _check_head(root, lines, trusted)
+    problems += _check_runs(root, entries, len(lines))
     problems.sort(key=lambda p: p[0])
     if not problems:
         return VerifyResult(True, len(lines))
@@ -170,7 +246,8 @@ def verify(root: str | os.PathLike[str]) -> VerifyResult:
 def verify_cli(root: str | os.PathLike[str]) -> int:
     res = verify(root)
     if res.ok:
-        print(f"ledger ok: {res.entries} entries, chain, certificates and artifacts verified")
+        print(f"ledger ok: {res.entries} entries; chain, signatures, certificates, head, artifacts and "
+              "recorded runs verified")
         return 0
     for p in res.problems:
         print(f"ledger broken: {p}")

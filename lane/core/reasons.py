@@ -144,6 +144,24 @@ _ALL: list[Reason] = [
     _r("evaluator_unavailable", "an evaluation model is missing or failed to load", "install it or mark the check optional", EXIT_GATE),
     _r("evaluator_license_blocked", "an evaluation model's weights licence is not allowed", "replace the evaluator", EXIT_GATE),
     _r("synthesis_failed", "the bundle could not synthesize the evaluation sentences", "check the bundle's ONNX files", EXIT_RUNTIME),
+    # --- promotion: the verdict, consent, signatures, live bundles --------------------------------
+    _r("stages_incomplete", "the run did not pass every stage of its lane in this run (validate included): no GO on partial evidence",
+       "run the whole lane (or `lane run --resume RUN_ID` to finish it)", EXIT_GATE),
+    _r("thresholds_below_floor", "a promotable profile sets a quality threshold looser than the lane's floor (or drops a gated metric)",
+       "restore the threshold to at least the floor in lane/promotion.py, or mark the profile not promotable", EXIT_GATE),
+    _r("consent_missing", "no speaker consent record covers the kept audio, or it does not permit the use: NO-GO by policy",
+       "add a consent record (--consent PATH) that lists the sha256 of every recording and permits commercial use", EXIT_GATE),
+    _r("consent_invalid", "the consent record is not JSON or breaks configs/schemas/consent.schema.json",
+       "fix the record; `lane verify-consent PATH` shows the first error", EXIT_INPUT),
+    _r("signing_key_unavailable", "the ledger signing key cannot be read or created outside the workspace",
+       "check LANE_SIGNING_KEY / signing.key_path (a file outside the workspace, mode 0600)", EXIT_BLOCKED),
+    _r("provenance_invalid", "the bundle's signed provenance statement is missing, unsigned by a trusted key, or does not match its files",
+       "rebuild and re-validate the bundle; `lane verify-bundle PATH` names the first problem", EXIT_GATE),
+    _r("promotion_refused", "the run's verdict is NO-GO, or its evidence no longer verifies: the candidate is not made live",
+       "read the run's readiness report; fix the reasons it lists and run again", EXIT_GATE),
+    _r("bundle_not_promoted", "the bundle is not a live, GO, hash-verified voice", "promote a GO run (`lane promote RUN_ID`), "
+       "or pass --allow-unpromoted for development", EXIT_GATE),
+    _r("rollback_unavailable", "the voice has no earlier live bundle to go back to", "promote a GO run instead", EXIT_INPUT),
 ]
 
 REASONS: dict[str, Reason] = {r.code: r for r in _ALL}

@@ -19,59 +19,25 @@ on any fresh install. A directory is hashed as a tree: sha256 over its files' so
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import importlib.util
 import json
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .fsutil import atomic_write_json, read_json, sha256_file
+from .licenses import LicensePolicy
 from .paths import config_file
 from .reasons import LaneError, exit_code
 
 ROLES = ("base_spectrogram", "base_vocoder", "asr", "speaker_encoder", "mos_estimator", "vad")
 SCHEMA_FILE = "weights_manifest.schema.json"
-POLICY_FILE = "licenses.yaml"
 CACHE_FILE = Path(".cache") / "weights-hash.json"
 # order in which problems are reported when an entry has several (policy first: it never changes)
 _SEVERITY = ("weights_manifest_invalid", "code_license_blocked", "weights_license_blocked",
              "weights_file_missing", "weights_hash_mismatch")
-
-
-# ------------------------------------------------------------------------------------ policy
-@dataclass(frozen=True)
-class LicensePolicy:
-    allow: tuple[str, ...]
-    deny: tuple[str, ...]
-
-    @classmethod
-    def load(cls, root: str | os.PathLike[str] = ".") -> LicensePolicy:
-        from .config import load_yaml
-
-        data = load_yaml(config_file(root, POLICY_FILE))
-        allow, deny = data.get("allow"), data.get("deny")
-        if not isinstance(allow, list) or not isinstance(deny, list):
-            raise LaneError("config_invalid", f"{POLICY_FILE}: needs lists 'allow' and 'deny'")
-        return cls(tuple(str(a) for a in allow), tuple("" if d is None else str(d) for d in deny))
-
-    def _one(self, spdx: str) -> bool:
-        ident = spdx.strip().strip("()").strip()
-        low = ident.lower()
-        if any(fnmatch.fnmatchcase(low, pat.lower()) for pat in self.deny):
-            return False
-        return low in {a.lower() for a in self.allow}
-
-    def allows(self, expr: str | None) -> bool:
-        """True when the SPDX expression is allowed: `A OR B` needs one side, `A AND B` both."""
-        if expr is None or not str(expr).strip():
-            return self._one("")
-        text = str(expr).strip()
-        alternatives = re.split(r"\s+OR\s+", text)
-        return any(all(self._one(term) for term in re.split(r"\s+AND\s+", alt)) for alt in alternatives)
 
 
 # ------------------------------------------------------------------------------------ paths

@@ -71,8 +71,25 @@ def dataset_summary(ds: Any) -> dict[str, Any]:
     return out
 
 
+def _same_dataset(out_dir: Path, outputs_path: Path, dataset_sha: str) -> bool:
+    """On resume: do the checkpoints and outputs in `out_dir` belong to this dataset? When they do
+    not (the recordings changed since), they are removed, so training starts over on the new data."""
+    import shutil
+
+    marker = out_dir / "dataset.json"
+    earlier = json.loads(marker.read_text(encoding="utf-8")).get("sha256") if marker.exists() else None
+    if earlier in (None, dataset_sha):
+        return True
+    print(f"resume: the dataset changed since the checkpoints were written ({str(earlier)[:12]} -> "
+          f"{dataset_sha[:12]}); training starts over on the new data", flush=True)
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)
+    outputs_path.unlink(missing_ok=True)
+    (out_dir / "loss_log.jsonl").unlink(missing_ok=True)
+    return False
+
+
 def _finished_earlier(outputs_path: Path) -> TrainResult | None:
-    """On resume, the outputs of a train stage that already finished in this run."""
+    """On resume, the outputs of a train stage that already finished in this run (on the same data)."""
     if not outputs_path.exists():
         return None
     prev = json.loads(outputs_path.read_text(encoding="utf-8"))
@@ -140,9 +157,13 @@ def train_voice(st: StageRun, profile: dict[str, Any], ds: Any, *, out_dir: Path
     root = Path(st.root)
     settings = train_settings(profile)
     outputs_path = st.stage_dir / "outputs.json"
+    dataset = dataset_summary(ds)
+    if resume and not _same_dataset(out_dir, outputs_path, str(dataset["sha256"])):
+        resume = False
     earlier = _finished_earlier(outputs_path) if resume else None
     if earlier is not None:
         return earlier
+    atomic_write_json(out_dir / "dataset.json", {"sha256": dataset["sha256"]})
 
     import_nemo()  # nemo_runtime_unavailable before anything else
     from .fastpitch import audio_settings, fastpitch_config, run_fastpitch
@@ -173,7 +194,7 @@ def train_voice(st: StageRun, profile: dict[str, Any], ds: Any, *, out_dir: Path
                          tokenizer=describe_tokenizer(model.vocab), loss_log=str(out_dir / "loss_log.jsonl"),
                          steps=steps, promotable=promotable, outputs_json=str(outputs_path),
                          audio=audio_settings(model.cfg), base_weights=[b for b in (base_fp, base_voc) if b])
-    data = {"schema": OUTPUTS_SCHEMA, **result.as_dict(), "dataset": dataset_summary(ds),
+    data = {"schema": OUTPUTS_SCHEMA, **result.as_dict(), "dataset": dataset,
             "settings": settings, "run_id": st.run_id}
     atomic_write_json(outputs_path, json.loads(json.dumps(data, default=str)))
     st.stats(promotable=promotable, train_wall_s=round(wall, 2))

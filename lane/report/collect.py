@@ -1,22 +1,24 @@
-"""Everything the readiness report shows, read from `runs/<run_id>/` alone: settings.json, the stage
-results, the runner's train_status copy, and the stages' media (embedded inline, base64)."""
+"""Everything the readiness report shows, in the order a reviewer reads it, from `runs/<run_id>/` and
+the workspace alone (re-verified now by lane.promotion): the verdict and its reasons in plain words,
+the quality table, the recordings to listen to side by side, the checklist, provenance, cost, the
+stages, and the raw stats last."""
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from ..core.fsutil import read_json
-from ..core.media import collect
-from ..core.reasons import REASONS, LaneError
-from ..core.stage import now_iso, result_path
-from .checklist import OK, build_checklist
+from ..core.media import MediaItem, collect
+from ..core.stage import now_iso
 
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml",
          ".gif": "image/gif", ".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg",
          ".ogg": "audio/ogg"}
+_PAIR = re.compile(r"^media/(synth|ref)_(\d+)\.wav$")
 
 
 def _read(path: Path) -> Any:
@@ -26,59 +28,33 @@ def _read(path: Path) -> Any:
         return None
 
 
-def _media(run_dir: Path) -> list[dict[str, Any]]:
-    out = []
+def _embed(run_dir: Path, stage: str, item: MediaItem) -> dict[str, Any]:
+    path = run_dir / stage / item.path
+    mime = _MIME.get(path.suffix.lower())
+    entry: dict[str, Any] = {"stage": stage, "kind": item.kind, "caption": item.caption, "path": item.path,
+                             "section": item.section or stage, "rel": f"../runs/{run_dir.name}/{stage}/{item.path}",
+                             "mime": mime, "data": None, "text": None}
+    if item.kind in ("image", "audio") and mime:
+        entry["data"] = base64.b64encode(path.read_bytes()).decode("ascii")
+    elif item.kind == "table":
+        entry["text"] = path.read_text(encoding="utf-8", errors="replace")[:20000]
+    return entry
+
+
+def _media(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(pairs to listen to side by side, every other media item)."""
+    pairs: dict[int, dict[str, Any]] = {}
+    rest = []
     for stage, items in collect(run_dir).items():
         for item in items:
-            path = run_dir / stage / item.path
-            mime = _MIME.get(path.suffix.lower())
-            entry: dict[str, Any] = {"stage": stage, "kind": item.kind, "caption": item.caption,
-                                     "section": item.section or stage, "rel": f"../runs/{run_dir.name}/{stage}/{item.path}",
-                                     "mime": mime, "data": None, "text": None}
-            if item.kind in ("image", "audio") and mime:
-                entry["data"] = base64.b64encode(path.read_bytes()).decode("ascii")
-            elif item.kind == "table":
-                entry["text"] = path.read_text(encoding="utf-8", errors="replace")[:20000]
-            out.append(entry)
-    return out
-
-
-def _stage_names(run_dir: Path, settings: dict[str, Any], records: dict[str, Any]) -> list[str]:
-    """The configured stages, then any other stage of this run that left a result."""
-    names = list(settings.get("stages") or [])
-    for extra in sorted(p.parent.name for p in run_dir.glob("*/result.json")):
-        if extra not in names and (not records or extra in records):
-            names.append(extra)
-    return names
-
-
-def _results(run_dir: Path, names: list[str], records: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
-    out: dict[str, dict[str, Any] | None] = {}
-    for name in names:
-        res = _read(result_path(run_dir, name))
-        res = res if isinstance(res, dict) else None
-        if records and name not in records:
-            res = None  # left over from an earlier attempt of this run: not evidence for this one
-        out[name] = res
-    return out
-
-
-def _gates(root: Path, names: list[str], results: dict[str, dict[str, Any] | None],
-           records: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each stage's gate re-evaluated now (integrity re-hashed), FAIL where the runner failed it."""
-    from ..core.gates import evaluate, later_hashes
-
-    gates: dict[str, dict[str, Any]] = {}
-    for i, name in enumerate(names):
-        res, rec = results[name], records.get(name) or {}
-        later = later_hashes([r for r in (results[n] for n in names[i + 1:]) if r is not None])
-        gate = evaluate(res, root, later).as_dict() if res is not None else None
-        if gate is not None and rec.get("verdict") == "FAIL":
-            gate["verdict"] = "FAIL"  # the runner failed it (e.g. the notebook raised after writing a result)
-        if rec or res is not None:
-            gates[name] = gate or {"verdict": rec.get("verdict", "FAIL"), "integrity_ok": False,
-                                   "certificate_hash": rec.get("certificate_hash"), "first_fail": rec.get("first_fail")}
-    return gates
+            entry = _embed(run_dir, stage, item)
+            m = _PAIR.match(item.path) if stage == "validate" and item.kind == "audio" else None
+            if m:
+                row = pairs.setdefault(int(m.group(2)), {"text": item.caption.split(": ", 1)[-1]})
+                row[m.group(1)] = entry
+            else:
+                rest.append(entry)
+    return [pairs[i] for i in sorted(pairs)], rest
 
 
 def _stage_row(run_dir: Path, name: str, res: dict[str, Any] | None, rec: dict[str, Any],
@@ -92,6 +68,9 @@ def _stage_row(run_dir: Path, name: str, res: dict[str, Any] | None, rec: dict[s
         "reason": rec.get("reason") or r.get("reason") or "",
         "detail": rec.get("detail") or r.get("detail") or "",
         "duration_s": rec.get("original_duration_s") if rec.get("skipped") else rec.get("duration_s", r.get("duration_s")),
+        "cpu_s": rec.get("cpu_s"),
+        "gpu_s": rec.get("gpu_s"),
+        "commit_sha": rec.get("commit_sha"),
         "verdict": gate.get("verdict", "—"),
         "certificate_hash": gate.get("certificate_hash") or "",
         "integrity_ok": gate.get("integrity_ok"),
@@ -105,37 +84,68 @@ def _stage_row(run_dir: Path, name: str, res: dict[str, Any] | None, rec: dict[s
     }
 
 
+def _cost(root: Path, stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """CPU and GPU seconds per stage and an estimate at the configured prices."""
+    from ..core.config import lane_section
+
+    prices = lane_section(root, "promotion")
+    gpu_hour = float(prices.get("gpu_hour_usd", 3.0))
+    cpu_hour = float(prices.get("cpu_hour_usd", 0.04))
+    cpu = sum(float(s["cpu_s"] or 0) for s in stages)
+    gpu = sum(float(s["gpu_s"] or 0) for s in stages)
+    return {"cpu_s": round(cpu, 1), "gpu_s": round(gpu, 1), "gpu_hour_usd": gpu_hour, "cpu_hour_usd": cpu_hour,
+            "estimate_usd": round(gpu / 3600 * gpu_hour + cpu / 3600 * cpu_hour, 4)}
+
+
+def _provenance(ev: Any) -> dict[str, Any]:
+    """Commit, inputs by hash, weights and licences, consent, and who signed what."""
+    from ..bundle import provenance
+    from ..core.ledger import read_entries
+    from ..core.signing import trusted_keys
+
+    entries = [e for e in read_entries(ev.root) if e.get("runId") == ev.run_id]
+    signers = sorted({str((e.get("signature") or {}).get("keyid")) for e in entries if e.get("signature")})
+    prov = provenance.verify(ev.bundle_dir, trusted_keys(ev.root)) if ev.bundle_dir else None
+    verify = ev.results.get("verify") or {}
+    weights_table = ev.run_dir / "verify" / "media" / "weights.md"
+    return {
+        "commit": ev.meta.get("commit_sha"),
+        "inputs": (_read(ev.run_dir / "verify" / "inputs.json") or _read(ev.run_dir / "inputs.json") or []),
+        "weights": weights_table.read_text(encoding="utf-8") if weights_table.is_file() else "",
+        "base_weights": ev.manifest.get("base_weights") or [],
+        "consent": ev.manifest.get("consent") or next(
+            ({"path": a["path"], "sha256": a["sha256"], "speaker": (verify.get("stats") or {}).get("consent_speaker"),
+              "permitted_use": (verify.get("stats") or {}).get("consent_use")}
+             for a in verify.get("artifacts") or [] if a.get("kind") == "consent_record"), None),
+        "ledger_signers": signers,
+        "ledger_ok": ev.ledger_ok,
+        "ledger_problem": ev.ledger_problem,
+        "bundle": ev.bundle_dir.relative_to(ev.root).as_posix() if ev.bundle_dir else None,
+        "provenance": None if prov is None else {"ok": prov.ok, "verdict": prov.verdict,
+                                                 "problem": prov.problems[0] if prov.problems else ""},
+    }
+
+
 def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
-    """Everything the templates show, from the run directory alone."""
-    rootp = Path(root).resolve()
-    run_dir = rootp / "runs" / run_id
-    if not run_dir.is_dir():
-        raise LaneError("run_not_found", f"runs/{run_id} does not exist under {rootp}")
-    meta = _read(run_dir / "settings.json") or {}
-    settings: dict[str, Any] = meta.get("settings") or {}
-    status: dict[str, Any] = _read(run_dir / "train_status.json") or {}
-    records = status.get("stages") or {}
-    names = _stage_names(run_dir, {"stages": settings.get("stages") or status.get("stage_order")}, records)
-    results = _results(run_dir, names, records)
-    gates = _gates(rootp, names, results, records)
-    stages = [_stage_row(run_dir, n, results[n], records.get(n) or {}, gates.get(n, {})) for n in names]
-    checklist = build_checklist(rootp, run_dir, settings, status, results, gates)
-    run_status = status.get("status") or "unknown"
-    run_reason = status.get("reason") or ("unknown" if run_status != "completed" else "ok")
-    reasons: list[str] = []
-    if run_status != "completed":
-        meaning = REASONS[run_reason].meaning if run_reason in REASONS else ""
-        reasons.append(f"run {run_status}: `{run_reason}`" + (f" ({meaning})" if meaning else "")
-                       + (f": {status.get('detail')}" if status.get("detail") else ""))
-    reasons += [f"{item.label}: {item.state} ({item.evidence})" for item in checklist if item.state != OK]
-    go = run_status == "completed" and not reasons
+    """Everything the templates show."""
+    from ..promotion import decide, gather
+
+    ev = gather(root, run_id)
+    decision = decide(root, run_id, ev)
+    stages = [_stage_row(ev.run_dir, n, ev.results[n], ev.records.get(n) or {}, ev.gates.get(n, {}))
+              for n in ev.results]
+    pairs, media = _media(ev.run_dir)
+    settings, status = ev.settings, ev.status
     return {
         "run_id": run_id, "lane": settings.get("lane") or status.get("lane"), "profile": settings.get("profile"),
         "backend": settings.get("backend"), "voice_profile_id": settings.get("voice_profile_id"),
-        "commit_sha": meta.get("commit_sha"), "created_at": meta.get("created_at"), "rendered_at": now_iso(),
-        "status": run_status, "reason": run_reason, "exit_code": status.get("exit_code"),
-        "detail": status.get("detail") or "", "go": go, "verdict": "GO" if go else "NO-GO", "reasons": reasons,
-        "checklist": checklist, "stages": stages, "timings": status.get("timings") or {},
+        "commit_sha": ev.meta.get("commit_sha"), "created_at": ev.meta.get("created_at"), "rendered_at": now_iso(),
+        "status": status.get("status") or "unknown", "reason": status.get("reason") or "unknown",
+        "exit_code": status.get("exit_code"), "detail": status.get("detail") or "",
+        "go": decision.go, "verdict": decision.verdict, "reasons": decision.reasons,
+        "reason_codes": decision.reason_codes, "checklist": decision.items, "quality": decision.quality,
+        "pairs": pairs, "media": media, "stages": stages, "cost": _cost(ev.root, stages),
+        "provenance": _provenance(ev), "timings": status.get("timings") or {},
         "line_counts": status.get("line_counts") or {}, "bundle_path": status.get("bundle_path"),
-        "settings": settings, "sources": meta.get("sources") or {}, "media": _media(run_dir),
+        "promoted": status.get("promoted"), "settings": settings, "sources": ev.meta.get("sources") or {},
     }

@@ -13,6 +13,22 @@ from .collect import collect_report
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
+def _num(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _markdown(text: str) -> Any:
+    """Markdown (a stage's table media) as HTML, with markdown-it-py (tables enabled); raw HTML off."""
+    import markupsafe
+    from markdown_it import MarkdownIt
+
+    return markupsafe.Markup(MarkdownIt("commonmark", {"html": False}).enable("table").render(text))
+
+
 def _env() -> Any:
     import jinja2
 
@@ -21,6 +37,8 @@ def _env() -> Any:
                              lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["cell"] = lambda v: "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
     env.filters["tf"] = lambda v: "—" if v is None else str(bool(v)).lower()
+    env.filters["num"] = _num
+    env.filters["md"] = _markdown
     return env
 
 

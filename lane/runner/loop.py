@@ -11,6 +11,7 @@ and the pure skip plan), `results` (notebook and result files).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import threading
 import time
@@ -22,7 +23,8 @@ from typing import Any
 from ..core import protocol
 from ..core.config import Settings
 from ..core.fsutil import atomic_write_json, read_json, rel
-from ..core.gates import PASS, GateResult, evaluate, later_hashes
+from ..core.gates import PASS, GateResult, certify, evaluate, later_hashes
+from ..core.inputs import input_digests
 from ..core.paths import commit_of
 from ..core.reasons import LaneError, exit_code, fail_status
 from ..core.stage import new_run_id, now_iso, result_path
@@ -44,6 +46,14 @@ class RunOutcome:
     detail: str
     stages: list[dict[str, Any]] = field(default_factory=list)
     report_paths: list[Path] = field(default_factory=list)
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds (user + system) of this process's finished children: the stage kernels."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return float(ru.ru_utime + ru.ru_stime)
 
 
 @contextlib.contextmanager
@@ -82,6 +92,8 @@ class _Run:
         self.stream = Stream(log, self.flush_status)
         self.commit = commit_of(root).sha or "unknown"
         self.cfg_hash = ""
+        self.inputs: list[dict[str, Any]] = []
+        self.cpu0 = 0.0
         self.kernel = "python3"
 
     # ---------------------------------------------------------------------------- status
@@ -126,12 +138,18 @@ class _Run:
             return None
         return rs.skipped_record(stage, stored, res, gate)
 
+    def on_gpu(self, stage: str) -> bool:
+        """Whether the stage ran with a CUDA device (as the verify stage found the runtime)."""
+        res = load_result(self.run_dir, "verify", self.root)[0] if stage != "verify" else None
+        return bool(((res or {}).get("stats") or {}).get("cuda"))
+
     def execute_stage(self, stage: str, nb_in: Path, params: dict[str, Any]) -> tuple[tuple[str, str] | None, float]:
         """Run the notebook; (classified exception or None, duration). Ctrl-C propagates."""
         nb_out = self.run_dir / f"{stage}.ipynb"
         out = LineSplitter(self.stream.on_stdout)
         err = LineSplitter(self.stream.on_stderr)
         t0 = time.monotonic()
+        self.cpu0 = _children_cpu_s()
 
         def on_retry(attempt: int, exc: BaseException) -> None:
             self.say(f"runner: stage {stage}: kernel died while starting ({exc}); retrying ({attempt})")
@@ -158,7 +176,8 @@ class _Run:
             raise LaneError("config_invalid", f"notebook for stage {stage!r} not found: {nb_in}")
         params = self.params(stage)
         order = list(self.settings.stages)
-        fp = rs.fingerprint(nb_in, params, self.cfg_hash, rs.upstream_artifacts(order, stage, self.results(order)))
+        fp = rs.fingerprint(nb_in, params, self.cfg_hash, rs.upstream_artifacts(order, stage, self.results(order)),
+                            self.inputs, rs.code_hash())
         skipped = self.try_skip(stage, fp)
         if skipped is not None:
             self.say(f"runner: stage {stage}: skipped (unchanged since PASS, certificate {skipped['certificate_hash'][:12]})")
@@ -178,12 +197,15 @@ class _Run:
         status, reason, detail = oc.initial_status(exc_reason, res, problem)
         gate = evaluate(oc.gate_input(self.run_id, stage, res, status, reason), self.root)
         out = oc.settle(status, reason, detail, gate, raised=exc_reason is not None, has_result=res is not None)
+        out = dataclasses.replace(out, gate=dataclasses.replace(
+            out.gate, certificate_hash=certify(res, self.run_id, stage, out.status, out.gate.verdict)))
         record = {
             "name": stage, "status": out.status, "reason": out.reason, "detail": out.detail, "verdict": out.gate.verdict,
             "first_fail": out.gate.first_fail, "certificate_hash": out.gate.certificate_hash,
             "integrity_ok": out.gate.integrity_ok, "duration_s": duration, "skipped": False,
             "notebook": rel(nb_out, self.root), "html": rel(html, self.root) if html else None,
-            "source_notebook": str(nb_in), "finished_at": now_iso(),
+            "source_notebook": str(nb_in), "finished_at": now_iso(), "commit_sha": self.commit,
+            "cpu_s": round(_children_cpu_s() - self.cpu0, 2), "gpu_s": duration if self.on_gpu(stage) else 0.0,
         }
         append(self.root, make_entry(run_id=self.run_id, stage=stage, lane=self.lane, result=res, gate=out.gate,
                                      status=out.status, reason=out.reason, summary=oc.ledger_summary(stage, out),
@@ -217,6 +239,9 @@ class _Run:
         self.say(f"runner: run {self.run_id} lane={self.lane} profile={self.settings.profile} "
                  f"stages={','.join(self.settings.stages)}" + (" (resume)" if self.resume else ""))
         self.cfg_hash = rs.configs_hash(self.root)
+        self.inputs = input_digests(self.root, audio=self.settings.audio, transcript=self.settings.transcript,
+                                    consent=self.settings.consent, weights_manifest=self.settings.weights_manifest)
+        atomic_write_json(self.run_dir / "inputs.json", self.inputs)
         self.kernel = choose_kernel(self.settings, self.root)
 
     def run_stages(self) -> tuple[str, str, str]:
@@ -246,6 +271,11 @@ class _Run:
             self.flush_status(status=status, reason=reason, detail=detail, exit_code=code,
                               finished_at=now_iso(), interrupted=interrupted)
             try:
+                self.flush_status(**self.conclude())
+            except Exception as exc:  # a verdict problem is logged and shown as NO-GO, never hides the outcome
+                self.say(f"runner: could not reach a verdict: {type(exc).__name__}: {exc}")
+                self.flush_status(verdict="NO-GO", verdict_reasons=["not_evaluated"])
+            try:
                 from ..report import render_report
 
                 report_paths = render_report(self.root, self.run_id)
@@ -262,6 +292,24 @@ class _Run:
         self.log.write(line)
         stages = [self.stages[s] for s in self.settings.stages if s in self.stages]
         return RunOutcome(self.run_id, self.lane, status, reason, code, detail, stages, report_paths)
+
+    def conclude(self) -> dict[str, Any]:
+        """The verdict (lane.promotion), the signed provenance in the candidate bundle, and the switch
+        to live when the config asks for automatic promotion of GO runs."""
+        from .. import promotion
+        from ..core.config import lane_section
+
+        ev = promotion.gather(self.root, self.run_id)
+        decision = promotion.decide(self.root, self.run_id, ev)
+        sealed = promotion.seal(ev, decision)
+        out: dict[str, Any] = {"verdict": decision.verdict, "verdict_reasons": decision.reason_codes,
+                               "provenance": rel(sealed, self.root) if sealed else None, "promoted": None}
+        self.say(f"runner: verdict {decision.verdict}" + (f": {decision.reasons[0]}" if decision.reasons else ""))
+        if decision.go and lane_section(self.root, "promotion").get("auto_promote"):
+            live = promotion.promote(self.root, self.run_id)
+            out["promoted"] = live.relative_to(self.root).as_posix()  # the link itself, not where it points
+            self.say(f"runner: promoted: {out['promoted']} is run {self.run_id}")
+        return out
 
     def execute(self) -> RunOutcome:
         interrupted = False

@@ -2,7 +2,9 @@
 passed.
 
 A stage's fingerprint covers its notebook's bytes, its parameters (run-specific ones removed), the
-configs/ tree and the artifact hashes of the stages before it. `plan_skip` is pure: given what was
+configs/ tree, the artifact hashes of the stages before it, the content hashes of the run's inputs
+(so a recording replaced at the same path is a change) and the lane's own code (version and a tree
+hash of lane/ and notebooks/). `plan_skip` is pure: given what was
 stored when the stage passed, the fingerprint now, the stage's result and the gate re-evaluated over
 it now, it says whether to skip and why not.
 """
@@ -11,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ..core.fsutil import canonical_json, sha256_bytes, sha256_file
 from ..core.gates import GateResult
+from ..core.paths import PACKAGE_ROOT
 
 # parameters that do not change what a stage computes: left out of its fingerprint
 RUN_SPECIFIC_PARAMS = ("root", "run_id", "run_dir", "resume", "stages", "cell_timeout_s", "kernel_name")
@@ -33,15 +37,32 @@ def configs_hash(root: Path) -> str:
     return sha256_bytes(canonical_json(rows).encode())
 
 
+@lru_cache(maxsize=1)
+def code_hash() -> str:
+    """The lane's own code: its version and a tree hash of lane/ and notebooks/ as installed."""
+    from .. import __version__
+
+    rows = [["version", __version__]]
+    for base, pattern in ((PACKAGE_ROOT / "lane", "*.py"), (PACKAGE_ROOT / "notebooks", "*.ipynb")):
+        for p in sorted(base.rglob(pattern)):
+            if "__pycache__" not in p.parts:
+                rows.append([p.relative_to(PACKAGE_ROOT).as_posix(), sha256_file(p)])
+    return sha256_bytes(canonical_json(rows).encode())
+
+
 def fingerprint(notebook: Path, params: Mapping[str, Any], cfg_hash: str,
-                upstream: Sequence[Mapping[str, Any]]) -> str:
+                upstream: Sequence[Mapping[str, Any]], inputs: Sequence[Mapping[str, Any]] = (),
+                code: str = "") -> str:
     """A stage's input fingerprint: notebook bytes, parameters (run-specific ones removed), the
-    configs/ tree and upstream stages' artifact hashes."""
+    configs/ tree, upstream stages' artifact hashes, the content of the run's inputs (recordings,
+    transcript, consent, weights manifest) and the lane's own code."""
     body = {
         "notebook": sha256_file(notebook),
         "params": {k: v for k, v in params.items() if k not in RUN_SPECIFIC_PARAMS},
         "configs": cfg_hash,
         "upstream": [dict(u) for u in upstream],
+        "inputs": [dict(i) for i in inputs],
+        "code": code,
     }
     return sha256_bytes(canonical_json(body).encode())
 

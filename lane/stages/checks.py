@@ -7,6 +7,7 @@ registry name  check ids it records                                  failing rea
 config         config_valid: config file schema, lane, profile       config_invalid, unknown_lane
 head           head: git HEAD vs expected, clean tree if required    deterministic_head_mismatch
 audio          audio_present (+ transcript_present)                  missing_audio_path
+consent        consent: a record covering the recordings               consent_missing, consent_invalid
 weights        weights_manifest_ok, weights_license_commercial,      weights_*, *_license_blocked,
                base_weights                                          base_weights_missing
 runtime        runtime_nemo, runtime_torch                           nemo_runtime_unavailable
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.consent import Coverage
 from ..core.lanes import LaneSpec
 from ..core.paths import git_head, resolve_input
 from ..core.reasons import LaneError
@@ -71,13 +73,21 @@ class CheckContext:
     weights_manifest: str | None = None
     allow_from_scratch: bool = False
     config_path: str | os.PathLike[str] | None = None
+    consent: str | None = None
     max_audio_files: int | None = None  # probe at most this many files of a large folder
     spec: LaneSpec | None = None
     prof: dict[str, Any] = field(default_factory=dict)
     audio_inventory: AudioInventory | None = None
     weights: list[dict[str, Any]] = field(default_factory=list)
     runtime: RuntimeInfo | None = None
+    consent_coverage: Coverage | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def promotable(self) -> bool:
+        """Whether this run could be promoted (the profile and lane allow it, not from scratch)."""
+        return bool(self.prof.get("promotable", False)) and self.spec is not None and self.spec.promotable \
+            and not self.allow_from_scratch
 
 
 CheckFn = Callable[[CheckContext], list[Finding]]
@@ -154,6 +164,33 @@ def check_audio(ctx: CheckContext) -> list[Finding]:
         out.append(Finding("transcript_present", ok, f"{ctx.transcript}" + ("" if ok else ": missing or empty"),
                            None if ok else LaneError("missing_audio_path", f"transcript {ctx.transcript}: missing or empty")))
     return out
+
+
+# ------------------------------------------------------------------------------------------ consent
+def check_consent(ctx: CheckContext) -> list[Finding]:
+    """The speaker's consent record covers every input recording (and, to promote, commercial use)."""
+    from ..core.consent import coverage, find_record, promotable_problem
+
+    record = find_record(ctx.audio, ctx.consent, ctx.root)
+    if record is None:
+        msg = "no consent record for these recordings (--consent, or <recording>.consent.json beside it)"
+        if ctx.promotable:
+            return [Finding("consent", False, msg, LaneError("consent_missing", msg))]
+        return [Finding("consent", True, f"not required: profile {ctx.profile} is not promotable ({msg})")]
+    files = [Path(f.path) for f in ctx.audio_inventory.files] if ctx.audio_inventory else []
+    try:
+        cov = coverage(record, files, ctx.root)
+    except LaneError as err:
+        return [Finding("consent", False, f"{err.code}: {err.detail}", err)]
+    ctx.consent_coverage = cov
+    ctx.stats.update(consent_speaker=cov.speaker, consent_use=cov.permitted_use, consent_sha256=cov.sha256)
+    problem = promotable_problem(cov)
+    where = f"{record.name} ({cov.speaker}, {cov.permitted_use} use, sha256 {cov.sha256[:12]})"
+    if not problem:
+        return [Finding("consent", True, f"{where} covers all {len(cov.covered)} recording(s)")]
+    if ctx.promotable:
+        return [Finding("consent", False, f"{where}: {problem}", LaneError("consent_missing", f"{where}: {problem}"))]
+    return [Finding("consent", True, f"not required: profile {ctx.profile} is not promotable ({where}: {problem})")]
 
 
 # ------------------------------------------------------------------------------------------ weights
@@ -302,12 +339,13 @@ CHECKS: dict[str, CheckFn] = {
     "config": check_config,
     "head": head_finding,
     "audio": check_audio,
+    "consent": check_consent,
     "weights": check_weights,
     "runtime": check_runtime,
     "resources": check_resources,
 }
 ALL = tuple(CHECKS)
-EARLY = ("config", "head", "audio")  # cheap: the orchestrator runs these before a run starts
+EARLY = ("config", "head", "audio", "consent")  # cheap: the orchestrator runs these before a run starts
 
 
 def run_checks(ctx: CheckContext, names: Sequence[str],

@@ -44,6 +44,7 @@ class StageParams:
     cell_timeout_s: int = 3600
     stages: list[str] | None = None
     kernel_name: str | None = None
+    consent: str | None = None
 
     def __post_init__(self) -> None:
         self.root = str(Path(self.root).resolve())  # before open() changes the working directory

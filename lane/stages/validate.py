@@ -5,7 +5,8 @@ turn every metric into a gated check, and leave the evidence for the report.
 
 Order of work:
 
-1. the bundle check (`lane.bundle.validate_voice_bundle`): a bad bundle stops the stage (bundle_invalid);
+1. the bundle check (`lane.bundle.validate_voice_bundle`) of this run's candidate
+   (bundles/<id>/candidates/<run_id>/, never the live voice): a bad bundle stops the stage (bundle_invalid);
 2. synthesis with onnxruntime (`lane.bundle.voice.OnnxVoice`, no NeMo) of the held-out texts
    (runs/<id>/train/data/val_manifest.json) and of configs/eval/sentences.txt; a few texts also through
    NeMo (`lane.nemo.synth.nemo_synthesize`) to check both paths agree;
@@ -268,6 +269,8 @@ def record_checks(st: StageRun, thresholds: list[ev.Threshold], metrics: dict[st
     is missing or licence-blocked is not evaluated and carries that evaluator's reason code."""
     rows = []
     for th in thresholds:
+        if th.min is None and th.max is None:
+            continue  # recorded, not gated: advisory in the metrics table and the report, never a check
         value = metrics.get(th.metric)
         ok = th.judge(value)
         reason = None
@@ -289,14 +292,23 @@ def record_checks(st: StageRun, thresholds: list[ev.Threshold], metrics: dict[st
 
 # ------------------------------------------------------------------------------------ media
 def metrics_table(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> str:
-    """A Markdown table of the gated metrics (pass/fail/not evaluated) followed by the other numbers."""
+    """A Markdown table of the gated metrics (pass / FAIL / not evaluated), then the metrics with a
+    production floor that this profile does not gate (advisory, against that floor), then the rest."""
+    from ..promotion import FLOORS, describe
+
     lines = ["| check | value | threshold | result |", "|---|---|---|---|"]
     for r in rows:
         mark = "pass" if r["ok"] else ("not evaluated" + (" (optional)" if r["optional"] else "") if r["ok"] is None else "FAIL")
         val = "-" if r["value"] is None else f"{r['value']:.4g}"
         lines.append(f"| {r['id']} | {val} | {r['threshold']} | {mark} |")
     gated = {r["id"] for r in rows}
-    extra = [(k, v) for k, v in metrics.items() if k not in gated]
+    for m, bound in FLOORS.items():
+        if m not in gated:
+            v = metrics.get(m)
+            meets = v is not None and not ((bound[0] is not None and v < bound[0]) or (bound[1] is not None and v > bound[1]))
+            result = "not evaluated" if v is None else f"advisory ({'meets' if meets else 'below'} the production bar)"
+            lines.append(f"| {m} | {'-' if v is None else f'{v:.4g}'} | production bar {describe(bound)} | {result} |")
+    extra = [(k, v) for k, v in metrics.items() if k not in gated and k not in FLOORS]
     if extra:
         lines += ["", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v if not isinstance(v, float) else f'{v:.4g}'} |" for k, v in extra]
@@ -477,7 +489,9 @@ def validate_stage(st: StageRun, profile: dict[str, Any], *, root: str | os.Path
     or a bundle that cannot synthesize (synthesis_failed)."""
     rootp = Path(root).resolve()
     cfg = eval_config(profile)
-    bdir = Path(bundle_dir) if bundle_dir else rootp / "bundles" / voice_profile_id / "voice_bundle"
+    from ..bundle.store import candidate_dir
+
+    bdir = Path(bundle_dir) if bundle_dir else candidate_dir(rootp, voice_profile_id, st.run_id)
     w = _Work(rootp, bdir, cfg, time.monotonic())
     _check_bundle(st, w)
     evaluators = ev.load_evaluators(weights_manifest, rootp)  # missing ones are recorded, not raised

@@ -8,11 +8,13 @@ the report, and then raises the first failing check as its LaneError.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.consent import Coverage
 from ..core.fsutil import atomic_write_text
 from ..core.media import MediaItem, md_table, media_dir, write_index
 from ..core.reasons import LaneError
@@ -33,6 +35,7 @@ class Preflight:
     promotable: bool = False
     not_promotable_reason: str = ""
     errors: list[LaneError] = field(default_factory=list)
+    consent: Coverage | None = None
 
 
 def promotability(ctx: CheckContext) -> str:
@@ -56,13 +59,13 @@ def run_preflight(st: StageRun, *, root: str | os.PathLike[str], lane: str, prof
                   transcript: str | None = None, input_format: str = "auto", expected_head: str | None = None,
                   weights_manifest: str | None = None, allow_from_scratch: bool = False,
                   require_clean_tree: bool = False, config_path: str | os.PathLike[str] | None = None,
-                  raise_first: bool = True) -> Preflight:
+                  consent: str | None = None, raise_first: bool = True) -> Preflight:
     """Run every preflight check, recording each on `st`, then raise the first failure as its
     LaneError (unless raise_first=False)."""
     ctx = CheckContext(root=Path(root).resolve(), lane=lane, profile=profile, audio=audio, transcript=transcript,
                        expected_head=expected_head, require_clean_tree=require_clean_tree,
                        weights_manifest=weights_manifest, allow_from_scratch=allow_from_scratch,
-                       config_path=config_path)
+                       config_path=config_path, consent=consent)
     pf = Preflight()
     total = len(ALL) + 1
     findings = run_checks(ctx, ALL, on_start=lambda i, n, name: st.progress(i, total, name))
@@ -72,12 +75,26 @@ def run_preflight(st: StageRun, *, root: str | os.PathLike[str], lane: str, prof
     reason = promotability(ctx)
     pf.audio, pf.weights, pf.runtime = ctx.audio_inventory, ctx.weights, ctx.runtime
     pf.promotable, pf.not_promotable_reason = reason == "", reason
+    pf.consent = ctx.consent_coverage
+    if ctx.consent_coverage is not None:
+        st.artifact("consent_record", ctx.consent_coverage.record)
+    _certify_inputs(st, ctx, transcript)
     st.stats(promotable=pf.promotable, not_promotable_reason=reason, lane_id=ctx.spec.id if ctx.spec else lane,
              input_format=input_format)
     write_media(st, pf)
     if raise_first:
         raise_first_finding(findings)
     return pf
+
+
+def _certify_inputs(st: StageRun, ctx: CheckContext, transcript: str | None) -> None:
+    """inputs.json: every input of the run by content hash (the ledger certifies it; provenance cites it)."""
+    from ..core.inputs import input_digests
+
+    rows = input_digests(ctx.root, audio=ctx.audio, transcript=transcript, consent=ctx.consent,
+                         weights_manifest=ctx.weights_manifest)
+    path = atomic_write_text(st.stage_dir / "inputs.json", json.dumps(rows, indent=1) + "\n")
+    st.artifact("inputs", path)
 
 
 def write_media(st: StageRun, pf: Preflight) -> None:
@@ -109,4 +126,4 @@ def run(st: StageRun, p: StageParams) -> Preflight:
         return run_preflight(st, root=p.root_path, lane=p.lane, profile=p.profile, audio=p.audio,
                              transcript=p.transcript, input_format=p.input_format, expected_head=p.expected_head,
                              weights_manifest=p.weights_manifest, allow_from_scratch=p.allow_from_scratch,
-                             require_clean_tree=p.require_clean_tree)
+                             require_clean_tree=p.require_clean_tree, consent=p.consent)

@@ -66,7 +66,7 @@ def test_status_report_and_ledger_commands(completed_copy: tuple[Path, Any], pyt
     rep = lane_cli(python_exe, "report", outcome.run_id, "--root", str(root))
     assert rep.returncode == 0, rep.stderr
     assert md.is_file() and html.is_file() and str(md) in rep.stdout
-    assert "**Verdict: GO**" in md.read_text(encoding="utf-8")
+    assert "# Verdict: GO" in md.read_text(encoding="utf-8")
     bad = lane_cli(python_exe, "report", "no-such-run", "--root", str(root))
     assert bad.returncode == 3 and "run_not_found" in bad.stderr
 
@@ -112,7 +112,7 @@ def test_interrupt_is_recorded(workspace: Path, python_exe: str, signum: int) ->
     assert (ts["status"], ts["reason"], ts["exit_code"], ts["interrupted"]) == ("failed", "interrupted", 4, True)
     assert ts["stages"]["verify"]["reason"] == "interrupted" and "train" not in ts["stages"]
     md = (workspace / "reports" / f"readiness-{run_id}.md").read_text(encoding="utf-8")
-    assert "**Verdict: NO-GO**" in md and "`interrupted`" in md
+    assert "# Verdict: NO-GO" in md and "`interrupted`" in md
     assert not (workspace / "bundles").exists(), "nothing is promoted"
 
 

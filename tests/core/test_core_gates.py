@@ -23,11 +23,17 @@ def _result(root: Path, status: str = "done", first_fail: str | None = None) -> 
 
 def test_certificate_is_sha256_of_canonical_json(tmp_path: Path) -> None:
     r = _result(tmp_path)
-    body = {"run_id": "r1", "stage": "verify", "checks": r["checks"], "artifacts": r["artifacts"]}
-    assert certificate_hash("r1", "verify", r["checks"], r["artifacts"]) == sha256_bytes(canonical_json(body).encode())
-    other = certificate_hash("r1", "verify", [{"id": "audio_ok", "ok": False, "detail": "3 files"}], r["artifacts"])
-    assert other != certificate_hash("r1", "verify", r["checks"], r["artifacts"])
-    assert certificate_hash("r2", "verify", r["checks"], r["artifacts"]) != certificate_hash("r1", "verify", r["checks"], r["artifacts"])
+    body = {"run_id": "r1", "stage": "verify", "status": "done", "verdict": "PASS", "checks": r["checks"],
+            "artifacts": r["artifacts"]}
+    cert = certificate_hash("r1", "verify", r["checks"], r["artifacts"], "done", "PASS")
+    assert cert == sha256_bytes(canonical_json(body).encode())
+    other = certificate_hash("r1", "verify", [{"id": "audio_ok", "ok": False, "detail": "3 files"}], r["artifacts"],
+                             "done", "PASS")
+    assert other != cert
+    assert certificate_hash("r2", "verify", r["checks"], r["artifacts"], "done", "PASS") != cert
+    # verdict and status are certified: a FAIL cannot be relabelled PASS without breaking the certificate
+    assert certificate_hash("r1", "verify", r["checks"], r["artifacts"], "done", "FAIL") != cert
+    assert certificate_hash("r1", "verify", r["checks"], r["artifacts"], "failed", "PASS") != cert
 
 
 @pytest.mark.parametrize(("status", "verdict"), [("done", "PASS"), ("partial-blocked", "PASS"),
@@ -50,7 +56,7 @@ def test_changed_or_missing_artifact_breaks_integrity(tmp_path: Path) -> None:
     gate = evaluate(r, tmp_path)
     assert not gate.integrity_ok and gate.problems == ["artifact missing: runs/r1/verify/manifest.json"]
     # the certificate itself is from the recorded result, so it does not move with the file
-    assert gate.certificate_hash == certificate_hash("r1", "verify", r["checks"], r["artifacts"])
+    assert gate.certificate_hash == certificate_hash("r1", "verify", r["checks"], r["artifacts"], "done", "FAIL")
 
 
 def test_file_rewritten_by_a_later_stage_is_checked_against_its_later_hash(tmp_path: Path) -> None:

@@ -93,14 +93,15 @@ def test_ledger_tampering_is_caught(completed_copy: tuple[Path, Any], python_exe
 @pytest.mark.parametrize("how", ["change", "delete"])
 def test_changed_artifact_is_caught(completed_copy: tuple[Path, Any], python_exe: str, how: str) -> None:
     root, outcome = completed_copy
-    target = root / "bundles" / "fixture_voice" / "voice_bundle" / "manifest.json"
+    rel = f"bundles/fixture_voice/candidates/{outcome.run_id}/fastpitch.onnx"
+    target = root / rel
     if how == "change":
-        target.write_text('{"bundle_version": "voice_bundle/2"}\n')
+        target.write_bytes(b"a different model")
     else:
         target.unlink()
     res = ledger.verify(root)
     assert not res.ok and res.first_broken_index == 2
-    assert "bundles/fixture_voice/voice_bundle/manifest.json" in (res.problem or "")
+    assert rel in (res.problem or "")
     assert _cli_verify(python_exe, root).returncode == exit_code("ledger_broken")
     # the gate sees the same change
     result = json.loads((root / "runs" / outcome.run_id / "export" / "result.json").read_text())
@@ -131,7 +132,7 @@ def _append_many(root: str, worker: int, count: int) -> None:
         result = {"run_id": f"run-{worker}", "stage": f"s{i}", "status": "done",
                   "checks": [{"id": "c", "ok": True, "detail": str(i)}],
                   "artifacts": [{"kind": "k", "path": f"arts/w{worker}_{i}.txt", "sha256": sha256_file(art)}]}
-        cert = certificate_hash(result["run_id"], result["stage"], result["checks"], result["artifacts"])
+        cert = certificate_hash(result["run_id"], result["stage"], result["checks"], result["artifacts"], "done", "PASS")
         gate = GateResult("PASS", None, cert, True)
         ledger.append(root, ledger.make_entry(run_id=result["run_id"], stage=result["stage"], lane="t",
                                               result=result, gate=gate, status="done", reason="ok",
@@ -193,3 +194,83 @@ def test_four_concurrent_runs_leave_a_valid_chain(tmp_path: Path) -> None:
     assert len(entries) == 8 and len({e["runId"] for e in entries}) == 4
     for run_id in {e["runId"] for e in entries}:
         assert [e["stage_id"] for e in entries if e["runId"] == run_id] == ["verify", "train"]
+
+
+# ------------------------------------------------------------------------------ rewrites a hash chain cannot catch
+def _rechain(root: Path, entries: list[dict[str, Any]], *, sign_with: Any = None) -> None:
+    """Rewrite the ledger as an attacker with write access would: every prev_hash recomputed, the head
+    rewritten to match (and, with `sign_with`, everything re-signed with that key)."""
+    import hashlib
+
+    prev = "0" * 64
+    lines = []
+    for e in entries:
+        e["prev_hash"] = prev
+        if sign_with is not None:
+            e.pop("signature", None)
+            e["signature"] = sign_with.sign(ledger._payload(e))
+        line = json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        lines.append(line)
+        prev = hashlib.sha256(line.encode()).hexdigest()
+    _write_lines(root, lines)
+    head = {"entries": len(lines), "last_hash": prev}
+    if sign_with is not None:
+        head["signature"] = sign_with.sign(ledger._head_payload(len(lines), prev))
+    (root / "reports" / "ledger.head.json").write_text(json.dumps(head))
+
+
+def test_edited_entry_with_every_later_hash_recomputed_is_caught(completed_copy: tuple[Path, Any]) -> None:
+    root, _ = completed_copy
+    entries = [json.loads(x) for x in _lines(root)]
+    entries[1]["behavior_delta"] = "train: done reason=ok (reviewed)"
+    _rechain(root, entries)
+    res = ledger.verify(root)
+    assert not res.ok and res.first_broken_index == 1 and "signature" in (res.problem or "")
+
+
+def test_dropped_last_entry_with_the_head_rewritten_is_caught(completed_copy: tuple[Path, Any]) -> None:
+    root, outcome = completed_copy
+    entries = [json.loads(x) for x in _lines(root)][:-1]
+    _rechain(root, entries)
+    res = ledger.verify(root)
+    assert not res.ok
+    assert any("head: signature" in p for p in res.problems)
+    assert any(f"no ledger entry for run {outcome.run_id} stage validate" in p for p in res.problems)
+
+
+def test_deleted_ledger_next_to_recorded_runs_is_caught(completed_copy: tuple[Path, Any], python_exe: str) -> None:
+    root, outcome = completed_copy
+    (root / "reports" / "ledger.jsonl").unlink()
+    (root / "reports" / "ledger.head.json").unlink()
+    res = ledger.verify(root)
+    assert not res.ok and "missing or empty" in (res.problem or "") and outcome.run_id in (res.problem or "")
+    assert _cli_verify(python_exe, root).returncode == exit_code("ledger_broken")
+
+
+def test_entries_signed_with_another_key_are_caught(completed_copy: tuple[Path, Any], tmp_path: Path) -> None:
+    """An attacker's own key re-signs the whole rewritten chain and head: still not a trusted key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from lane.core.signing import Signer
+
+    root, _ = completed_copy
+    other = Signer(Ed25519PrivateKey.generate(), tmp_path / "other.pem")
+    entries = [json.loads(x) for x in _lines(root)]
+    entries[0]["verdict"] = "PASS"
+    _rechain(root, entries, sign_with=other)
+    res = ledger.verify(root)
+    assert not res.ok and "not a trusted key" in (res.problem or "")
+    # the same key pinned in the config is trusted (how a rotated or remote key is accepted)
+    cfg = root / "configs" / "lane.yaml"
+    cfg.write_text(cfg.read_text() + f"signing:\n  trusted_keys: [{other.keyid}]\n")
+    assert ledger.verify(root).ok, ledger.verify(root).problems
+
+
+def test_entries_are_signed_by_the_local_key(completed_run: tuple[Path, Any]) -> None:
+    from lane.core.signing import load_signer
+
+    root, _ = completed_run
+    keyid = load_signer(root, create=False).keyid
+    assert {e["signature"]["keyid"] for e in ledger.read_entries(root)} == {keyid}
+    head = json.loads((root / "reports" / "ledger.head.json").read_text())
+    assert head["signature"]["keyid"] == keyid

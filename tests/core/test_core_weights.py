@@ -177,6 +177,35 @@ def test_licence_policy_expressions(tmp_path: Path) -> None:
         assert not pol.allows(bad), bad
 
 
+@pytest.mark.parametrize(("expr", "allowed"), [
+    ("CC-BY-NC-4.0 AND (MIT OR Apache-2.0)", False),   # the hand-written parser said True
+    ("(MIT OR Apache-2.0) AND CC-BY-NC-4.0", False),
+    ("(MIT OR CC-BY-NC-4.0) AND (Apache-2.0 OR CPML)", True),
+    ("((MIT))", True),
+    ("mit and apache-2.0", True),                      # lower case ids and operators
+    ("Apache-2.0 WITH LLVM-exception", False),         # an exception needs its own allow entry
+    ("GPL-2.0-only WITH Classpath-exception-2.0", False),
+    ("LicenseRef-voice-lane-internal", False),         # unknown unless listed by name
+    ("LicenseRef-voice-lane-internal OR MIT", True),
+    ("Apache 2.0 license", False),                     # not an SPDX expression: unclear
+    ("MIT AND (", False),
+    ("MIT OR", False),
+    ("MIT AND", False),
+])
+def test_spdx_expressions_are_parsed_not_split(expr: str, allowed: bool) -> None:
+    assert LicensePolicy.load(REPO).allows(expr) is allowed, expr
+
+
+def test_exceptions_and_licence_refs_can_be_allowed_explicitly() -> None:
+    from lane.core.licenses import LicensePolicy as Policy
+
+    pol = Policy(allow=("Apache-2.0", "LicenseRef-voice-lane-base"), deny=("CC-BY-NC*",),
+                 allow_exceptions=("LLVM-exception",))
+    assert pol.allows("Apache-2.0 WITH LLVM-exception") and pol.allows("LicenseRef-voice-lane-base")
+    assert not pol.allows("MIT WITH LLVM-exception")
+    assert "does not parse" in pol.explain("MIT AND (")
+
+
 # ------------------------------------------------------------------------------ optional, cache, resolve
 def test_optional_entry_absent_is_fine_present_unpinned_blocks(small: tuple[Path, dict[str, Any]],
                                                                capsys: pytest.CaptureFixture[str]) -> None:

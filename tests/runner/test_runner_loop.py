@@ -37,7 +37,7 @@ def assert_failure_contract(root: Path, outcome: Any, out: str, *, reason: str, 
     assert entries[0]["runId"] == outcome.run_id and entries[0]["reason"] == reason
     md = (root / "reports" / f"readiness-{outcome.run_id}.md").read_text(encoding="utf-8")
     html = (root / "reports" / f"readiness-{outcome.run_id}.html").read_text(encoding="utf-8")
-    assert "**Verdict: NO-GO**" in md and f"`{reason}`" in md
+    assert "# Verdict: NO-GO" in md and f"`{reason}`" in md
     assert 'id="verdict">NO-GO<' in html
     assert f"[tts-prod] status={status} reason={reason}" in orchestrator_log_path(root).read_text(encoding="utf-8")
     return ts
@@ -95,18 +95,19 @@ def test_honest_run_is_go_with_evidence(completed_run: tuple[Path, Any]) -> None
     assert settings["settings"]["stages"] == list(STAGES) and settings["run_id"] == outcome.run_id
     ts = read_json(train_status_path(root, LANE))
     assert ts["status"] == "completed" and ts["exit_code"] == 0
-    assert ts["bundle_path"] == "bundles/fixture_voice/voice_bundle"
+    assert ts["bundle_path"] == f"bundles/fixture_voice/candidates/{outcome.run_id}"
+    assert ts["verdict"] == "GO" and ts["verdict_reasons"] == [] and ts["promoted"] is None
     assert ts["last_progress"]["stage"] == "validate" and ts["last_progress"]["step"] == 3
     assert ts["last_stats"]["stage"] == "validate"
     assert ts["report_path"] == f"reports/readiness-{outcome.run_id}.md"
     assert ledger.verify(root).ok
     assert [e["stage_id"] for e in ledger.read_entries(root)] == list(STAGES)
     md = (root / "reports" / f"readiness-{outcome.run_id}.md").read_text(encoding="utf-8")
-    assert "**Verdict: GO**" in md
-    assert md.count("- [x] ") == 7 and "- [ ] " not in md
+    assert md.startswith("# Verdict: GO")
+    assert md.count("- [x] ") == 12 and "- [ ] " not in md
     html = outcome.report_paths[1].read_text(encoding="utf-8")
     assert 'id="verdict">GO<' in html
-    assert '<img src="data:image/png;base64,' in html and '<audio controls src="data:audio/wav;base64,' in html
+    assert '<img src="data:image/png;base64,' in html and '<source src="data:audio/wav;base64,' in html
     assert f'href="../runs/{outcome.run_id}/train.html"' in html
     log = orchestrator_log_path(root).read_text(encoding="utf-8")
     assert "PROGRESS stage=export step=3 total=3" in log
@@ -120,10 +121,10 @@ def test_missing_evidence_is_no_go(workspace: Path, runner: Any, capsys: pytest.
     assert outcome.status == "completed"
     assert final_line(capsys.readouterr().out).startswith("[tts-prod] status=completed reason=ok")
     md = (workspace / "reports" / f"readiness-{outcome.run_id}.md").read_text(encoding="utf-8")
-    assert "**Verdict: NO-GO**" in md
-    assert re.search(r"- \[ \] \*\*bundle validated\*\* — missing", md)
-    assert re.search(r"- \[ \] \*\*lane promotable\*\* — failed: not promotable: fixture run", md)
-    assert re.search(r"- \[x\] \*\*weights manifest ok\*\*", md)
+    assert "# Verdict: NO-GO" in md
+    assert re.search(r"- \[ \] \*\*the candidate bundle was validated and its hashes verify\*\* — missing", md)
+    assert re.search(r"- \[ \] \*\*lane, profile and models promotable\*\* — failed: the demo profile is not promotable", md)
+    assert re.search(r"- \[x\] \*\*weights manifest ok and every licence allows commercial use\*\*", md)
 
 
 def test_output_streams_while_the_cell_runs(workspace: Path) -> None:
@@ -158,42 +159,43 @@ def test_output_streams_while_the_cell_runs(workspace: Path) -> None:
 def test_resume_skips_what_passed(workspace: Path, runner: Any, capsys: pytest.CaptureFixture[str]) -> None:
     nbs = dict.fromkeys(STAGES, "pass")
     params = {"promotable": True, "require_file": "unlock_train", "require_stages": ["train"]}
-    first = runner(workspace, nbs, extra_params=params)
+    first = runner(workspace, nbs, extra_params=params, profile="production")
     run_id = first.run_id
     assert (first.status, first.reason) == ("failed", "gate_failed")
     assert [(s["name"], s["verdict"]) for s in first.stages] == [("verify", "PASS"), ("train", "FAIL")]
     assert first.stages[1]["first_fail"] == "required_file_present"
 
     (workspace / "unlock_train").write_text("ok\n")
-    second = runner(workspace, nbs, run_id=run_id, resume=True, extra_params=params)
+    second = runner(workspace, nbs, run_id=run_id, resume=True, extra_params=params, profile="production")
     assert second.status == "completed"
     assert [s["skipped"] for s in second.stages] == [True, False, False, False]
 
     entries_before = len(ledger.read_entries(workspace))
-    third = runner(workspace, nbs, run_id=run_id, resume=True, extra_params=params)
+    third = runner(workspace, nbs, run_id=run_id, resume=True, extra_params=params, profile="production")
     assert third.status == "completed"
     assert [s["skipped"] for s in third.stages] == [True, True, True, True]
     assert len(ledger.read_entries(workspace)) == entries_before, "skipped stages add no ledger entry"
     md = (workspace / "reports" / f"readiness-{run_id}.md").read_text(encoding="utf-8")
     assert md.count("skipped (unchanged since PASS)") == 4
-    assert "**Verdict: GO**" in md
+    assert "# Verdict: GO" in md
     assert ledger.verify(workspace).ok
 
     # a changed artifact makes its stage run again; a downstream stage whose inputs come out the same stays skipped
-    out_txt = workspace / "runs" / run_id / "export" / "out.txt"
+    out_txt = workspace / "runs" / run_id / "train" / "out.txt"
     out_txt.write_text("tampered\n")
-    fourth = runner(workspace, nbs, run_id=run_id, resume=True, extra_params=params)
-    assert [s["skipped"] for s in fourth.stages] == [True, True, False, True]
-    assert out_txt.read_text() == "export:x\n"
+    fourth = runner(workspace, nbs, run_id=run_id, resume=True, extra_params=params, profile="production")
+    assert [s["skipped"] for s in fourth.stages] == [True, False, True, True]
+    assert out_txt.read_text() == "train:x\n"
 
     # a changed config file changes every stage's inputs
     with (workspace / "configs" / "profiles" / "demo.yaml").open("a") as f:
         f.write("# edited\n")
-    fifth = runner(workspace, nbs, run_id=run_id, resume=True, extra_params=params)
+    fifth = runner(workspace, nbs, run_id=run_id, resume=True, extra_params=params, profile="production")
     assert fifth.status == "completed"
     assert [s["skipped"] for s in fifth.stages] == [False, False, False, False]
     # and so does a changed parameter
-    sixth = runner(workspace, {"verify": "pass"}, run_id=run_id, resume=True, extra_params={**params, "payload": "y"})
+    sixth = runner(workspace, {"verify": "pass"}, run_id=run_id, resume=True, extra_params={**params, "payload": "y"},
+                   profile="production")
     assert [s["skipped"] for s in sixth.stages] == [False]
     assert ledger.verify(workspace).ok
     capsys.readouterr()
@@ -219,7 +221,7 @@ def test_stale_results_are_not_evidence(workspace: Path, runner: Any) -> None:
     assert again.reason == "gate_failed"
     assert (workspace / "runs" / first.run_id / "export" / "result.json").is_file()
     md = (workspace / "reports" / f"readiness-{first.run_id}.md").read_text(encoding="utf-8")
-    assert re.search(r"- \[ \] \*\*bundle validated\*\* — missing", md)
+    assert re.search(r"- \[ \] \*\*the candidate bundle was validated and its hashes verify\*\* — missing", md)
     assert "| export | not run |" in md
 
 

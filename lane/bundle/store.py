@@ -1,0 +1,112 @@
+"""Where bundles live, and the one switch that makes a candidate live.
+
+    bundles/<voice_profile_id>/
+        candidates/<run_id>/        every run's export (validated in place by that run's validate)
+        voice_bundle -> candidates/<run_id>      the live voice: a symlink, switched atomically
+        history.jsonl               every switch: run id, previous run id, when, why (promote/rollback)
+
+A NO-GO run never touches `voice_bundle`: only `switch` does, and only `lane.promotion` calls it (for
+a GO run, or to roll back to the previous live run). The switch writes a new symlink beside the old
+one and renames it over it, so a reader sees the old voice or the new one, never neither.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..core.fsutil import atomic_write_text
+from ..core.reasons import LaneError
+
+LIVE = "voice_bundle"
+CANDIDATES = "candidates"
+HISTORY = "history.jsonl"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def _checked(kind: str, value: str) -> str:
+    if not _ID.match(value or "") or ".." in value:
+        raise LaneError("config_invalid", f"bad {kind} {value!r}: letters, digits, '_', '.', '-' only")
+    return value
+
+
+def voice_dir(root: str | os.PathLike[str], voice_id: str) -> Path:
+    return Path(root).resolve() / "bundles" / _checked("voice_profile_id", voice_id)
+
+
+def candidate_dir(root: str | os.PathLike[str], voice_id: str, run_id: str) -> Path:
+    return voice_dir(root, voice_id) / CANDIDATES / _checked("run id", run_id)
+
+
+def live_path(root: str | os.PathLike[str], voice_id: str) -> Path:
+    return voice_dir(root, voice_id) / LIVE
+
+
+def live_run(root: str | os.PathLike[str], voice_id: str) -> str | None:
+    """The run id whose candidate is live, or None."""
+    link = live_path(root, voice_id)
+    if not link.is_symlink():
+        return None
+    target = Path(os.readlink(link))
+    return target.name if target.parent.name == CANDIDATES else None
+
+
+def run_of(bundle_dir: str | os.PathLike[str]) -> tuple[str, str] | None:
+    """(voice id, run id) when `bundle_dir` is (or links to) a candidate, else None."""
+    real = Path(bundle_dir).resolve()
+    if real.parent.name != CANDIDATES:
+        return None
+    return real.parent.parent.name, real.name
+
+
+def history(root: str | os.PathLike[str], voice_id: str) -> list[dict[str, Any]]:
+    path = voice_dir(root, voice_id) / HISTORY
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _adopt_legacy(link: Path) -> None:
+    """A live bundle from before candidates existed (a real directory) becomes a candidate first."""
+    if link.is_dir() and not link.is_symlink():
+        legacy = link.parent / CANDIDATES / f"legacy-{int(link.stat().st_mtime)}"
+        legacy.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(link, legacy)
+        os.symlink(Path(CANDIDATES) / legacy.name, link)
+
+
+def switch(root: str | os.PathLike[str], voice_id: str, run_id: str, *, why: str, at: str) -> str | None:
+    """Make `candidates/<run_id>` the live bundle; returns the run id that was live before."""
+    target = candidate_dir(root, voice_id, run_id)
+    if not target.is_dir():
+        raise LaneError("bundle_invalid", f"no candidate bundle at {target}")
+    link = live_path(root, voice_id)
+    _adopt_legacy(link)
+    previous = live_run(root, voice_id)
+    tmp = link.with_name(f".{LIVE}.new-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(Path(CANDIDATES) / run_id, tmp)
+    os.replace(tmp, link)
+    hist = voice_dir(root, voice_id) / HISTORY
+    rows = [*history(root, voice_id), {"run_id": run_id, "previous": previous, "at": at, "why": why}]
+    atomic_write_text(hist, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    return previous
+
+
+def replace_candidate(tmp: Path, final: Path) -> None:
+    """Rename a freshly built bundle into `candidates/<run_id>` (a re-export of the same run replaces
+    its own earlier candidate; no other run's bundle is touched)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    old = final.with_name(f".{final.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)

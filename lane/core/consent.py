@@ -1,0 +1,120 @@
+"""Speaker consent: a record that the speaker agreed to have a voice made from these recordings.
+
+A record (configs/schemas/consent.schema.json, `voice_consent/1`) names the speaker, who recorded,
+the permitted use (commercial, non-commercial or research), the date (and an optional expiry) and the
+sha256 of every recording it covers. It is an input of the run: `--consent PATH` / LANE_CONSENT, or
+`<name>.consent.json` beside a recording `<name>.<ext>`, or `consent.json` in an input folder.
+
+The verify stage checks that the record covers every input recording; a promotable profile without
+a covering record that permits commercial use is NO-GO (`consent_missing`). The record's hash goes
+into the ledger (a verify artifact), the bundle manifest and the provenance statement.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .fsutil import read_json, sha256_file
+from .paths import config_file, resolve_input
+from .reasons import LaneError
+
+SCHEMA_ID = "voice_consent/1"
+
+
+@dataclass
+class Coverage:
+    record: Path
+    sha256: str
+    data: dict[str, Any]
+    covered: list[Path] = field(default_factory=list)
+    uncovered: list[Path] = field(default_factory=list)
+
+    @property
+    def speaker(self) -> str:
+        return str(self.data["speaker"]["name"])
+
+    @property
+    def permitted_use(self) -> str:
+        return str(self.data["permitted_use"])
+
+    @property
+    def expired(self) -> bool:
+        exp = self.data.get("expires")
+        return bool(exp) and _dt.date.fromisoformat(str(exp)) < _dt.date.today()
+
+    def summary(self) -> dict[str, Any]:
+        return {"path": str(self.record), "sha256": self.sha256, "speaker": self.speaker,
+                "permitted_use": self.permitted_use, "date": self.data["date"], "expires": self.data.get("expires"),
+                "recordings": len(self.data["recordings"])}
+
+
+def find_record(audio: str | None, consent: str | None, root: str | os.PathLike[str]) -> Path | None:
+    """The consent record for this input: the one given, else one beside the recording or in its folder."""
+    if consent:
+        return resolve_input(consent, root)
+    if not audio:
+        return None
+    first = resolve_input(str(audio).split(",")[0].strip(), root)
+    for candidate in (first.with_name(first.stem + ".consent.json"), first / "consent.json" if first.is_dir() else None,
+                      first.parent / "consent.json"):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
+
+
+def load_record(path: Path, root: str | os.PathLike[str] = ".") -> dict[str, Any]:
+    """The record, checked against its schema; LaneError(consent_invalid) otherwise."""
+    import jsonschema
+
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        raise LaneError("consent_missing", f"consent record {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise LaneError("consent_invalid", f"{path}: not JSON ({exc})") from None
+    schema = read_json(config_file(root, "schemas", "consent.schema.json"))
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
+        raise LaneError("consent_invalid", f"{path}: {where}: {errors[0].message}")
+    return dict(data)
+
+
+def coverage(record: Path, recordings: list[Path], root: str | os.PathLike[str] = ".") -> Coverage:
+    """Which of `recordings` the record covers (by content hash, whatever their paths)."""
+    data = load_record(record, root)
+    hashes = {str(r["sha256"]) for r in data["recordings"]}
+    cov = Coverage(record, sha256_file(record), data)
+    for p in recordings:
+        (cov.covered if sha256_file(p) in hashes else cov.uncovered).append(p)
+    return cov
+
+
+def promotable_problem(cov: Coverage | None) -> str:
+    """'' when the consent allows a promotable (commercial) voice from these recordings, else why not."""
+    if cov is None:
+        return "no consent record for these recordings"
+    if cov.uncovered:
+        return f"the consent record does not cover {len(cov.uncovered)} recording(s) (first: {cov.uncovered[0].name})"
+    if cov.permitted_use != "commercial":
+        return f"the consent record permits {cov.permitted_use} use only"
+    if cov.expired:
+        return f"the consent expired on {cov.data['expires']}"
+    return ""
+
+
+def verify_cli(path: str | os.PathLike[str], recordings: list[str], root: str | os.PathLike[str] = ".") -> int:
+    """`lane verify-consent RECORD [AUDIO ...]`: the schema, and coverage of the given recordings."""
+    try:
+        cov = coverage(Path(path), [resolve_input(r, root) for r in recordings], root)
+    except LaneError as err:
+        print(f"status=blocked reason={err.code} detail={err.detail}")
+        return err.exit_code
+    problem = promotable_problem(cov) if recordings else ""
+    print(f"consent {path}: speaker {cov.speaker!r}, {cov.permitted_use} use, {len(cov.data['recordings'])} "
+          f"recording(s), sha256 {cov.sha256[:16]}" + (f"; {problem}" if problem else ""))
+    return 0 if not problem else LaneError("consent_missing").exit_code
