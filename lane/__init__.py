@@ -18,8 +18,9 @@ from .core import protocol
 from .core.config import Settings, load_profile, resolve_settings
 from .core.reasons import REASONS, LaneError, Reason
 from .core.stage import StageRun
+from .core.version import VERSION
 from .runner import RunOutcome, execute_run
 
-__version__ = "0.1.0"
+__version__ = VERSION
 __all__ = ["REASONS", "LaneError", "Reason", "RunOutcome", "Settings", "StageRun", "__version__", "execute_run",
            "load_profile", "protocol", "resolve_settings"]

@@ -21,24 +21,23 @@ line goes to stdout and to artifacts/voice_train_prod.orchestrator.log.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .core import protocol
+from .core.ids import PATTERN, check_id
 from .core.lanes import LaneSpec
 from .core.reasons import LaneError
 
 DEFAULT_LANE = "tts_prod_train_nemo"
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 # stages that read the audio input: only they need it checked up front
 _AUDIO_STAGES = ("verify", "train")
 
 
 def status_lane_name(name: str | None) -> str:
     """The lane name used for status files: the operator's, when it is safe as a file name."""
-    if name and _SAFE_NAME.match(name) and not name.startswith("."):
+    if name and PATTERN.fullmatch(name) and ".." not in name:
         return name
     return "unknown"
 
@@ -134,6 +133,7 @@ def run_from_cli(flags: Mapping[str, Any], config_path: str | os.PathLike[str] |
         backend: str | None = flags.get("backend") or env.get("TRAIN_BACKEND")
         profile: str | None = None
         try:
+            check_id("run id", run_id)  # before any run directory exists: a run id names runs/<run_id>/
             settings = resolve_settings(flags, env, cfg, rootp)
             lane_name, backend, profile = settings.lane, settings.backend, settings.profile
             log.say("settings: " + " ".join(f"{k}={v}({settings.sources.get(k, '?')})"

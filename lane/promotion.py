@@ -180,9 +180,10 @@ def _bundle_evidence(ev: Evidence) -> None:
 def gather(root: str | os.PathLike[str], run_id: str) -> Evidence:
     """Everything the rules need, read from runs/<run_id>/ and verified now."""
     from .core import ledger
+    from .core.ids import id_path
 
     rootp = Path(root).resolve()
-    run_dir = rootp / "runs" / run_id
+    run_dir = id_path(rootp, "runs", "run id", run_id)
     if not run_dir.is_dir():
         raise LaneError("run_not_found", f"runs/{run_id} does not exist under {rootp}")
     meta = _read(run_dir / "settings.json") or {}
@@ -520,7 +521,7 @@ def decide(root: str | os.PathLike[str], run_id: str, ev: Evidence | None = None
 # ------------------------------------------------------------------------------------------ after the verdict
 def predicate(ev: Evidence, decision: Decision) -> dict[str, Any]:
     """The provenance predicate: what made this bundle and what was concluded about it."""
-    from . import __version__
+    from .core.version import VERSION as __version__
 
     inputs = (_read(ev.run_dir / "verify" / "inputs.json") or _read(ev.run_dir / "inputs.json") or [])
     return {

@@ -7,7 +7,7 @@ bash scripts/setup.sh
 export PYTHONUNBUFFERED=1
 [ -f data/demo/longform.flac ] || .venv/bin/python scripts/make_demo_data.py
 set +e
-.venv/bin/lane run --profile demo --audio data/demo/longform.flac --transcript data/demo/longform.txt "$@"
+.venv/bin/lane run --profile demo --audio data/demo/longform.flac "$@"  # longform.txt and longform.consent.json are found beside it
 rc=$?
 set -e
 echo "readiness reports: $(ls -t reports/readiness-*.md 2>/dev/null | head -1)"

@@ -52,6 +52,11 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
     return root, proc
 
 
+def _candidate(root: Path, proc: subprocess.CompletedProcess[str]) -> Path:
+    run_id = proc.stdout.split("run_id=")[-1].split()[0]
+    return root / "bundles" / "e2e_voice" / "candidates" / run_id
+
+
 def test_demo_lane_completes_every_stage(demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     root, proc = demo_run
     tail = proc.stdout[-4000:] + proc.stderr[-2000:]
@@ -78,7 +83,8 @@ def test_demo_bundle_validates_and_report_is_no_go_only_for_promotability(
     from lane.bundle import validate_voice_bundle
 
     root, proc = demo_run
-    bundle = root / "bundles" / "e2e_voice" / "voice_bundle"
+    bundle = _candidate(root, proc)
+    assert not (root / "bundles" / "e2e_voice" / "voice_bundle").exists(), "a NO-GO run never makes a live voice"
     check = validate_voice_bundle(bundle)
     assert check.ok, check.problems
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -87,7 +93,11 @@ def test_demo_bundle_validates_and_report_is_no_go_only_for_promotability(
 
     run_id = proc.stdout.split("run_id=")[-1].split()[0]
     report = (root / "reports" / f"readiness-{run_id}.md").read_text()
-    assert "NO-GO" in report and "lane_not_promotable" in report
+    assert report.startswith("# Verdict: NO-GO") and "Reason codes: `lane_not_promotable` (see" in report
+    assert "The demo profile is not promotable" in report
+    assert "advisory (" in report  # the demo's quality metrics are advisory, never "pass"
+    verify_bundle = _lane(root, "verify-bundle", str(bundle), timeout=120)
+    assert verify_bundle.returncode == 0 and "verdict NO-GO" in verify_bundle.stdout, verify_bundle.stdout
     html = (root / "reports" / f"readiness-{run_id}.html").read_text()
     assert "<audio" in html and "data:image/png;base64," in html
 
@@ -96,10 +106,14 @@ def test_demo_bundle_validates_and_report_is_no_go_only_for_promotability(
 
 
 def test_served_bundle_speaks_wav_over_loopback(demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    from lane.core.reasons import LaneError
     from lane.serve import make_server
 
-    root, _ = demo_run
-    server = make_server(root / "bundles" / "e2e_voice" / "voice_bundle", port=0, root=root)
+    root, proc = demo_run
+    with pytest.raises(LaneError) as refused:  # the demo is NO-GO: never served as a voice ...
+        make_server(_candidate(root, proc), port=0, root=root)
+    assert refused.value.code == "bundle_not_promoted"
+    server = make_server(_candidate(root, proc), port=0, root=root, allow_unpromoted=True)  # ... unless asked to
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -109,7 +123,7 @@ def test_served_bundle_speaks_wav_over_loopback(demo_run: tuple[Path, subprocess
         req = urllib.request.Request(f"{base}/api/voice/speak", data=json.dumps({"text": "Hello from the lane."}).encode(),
                                      headers={"Content-Type": "application/json"})
         resp = urllib.request.urlopen(req, timeout=120)
-        assert resp.headers["Content-Type"] == "audio/wav"
+        assert resp.headers["Content-Type"] == "audio/wav" and resp.headers["X-Voice-Lane-Unpromoted"] == "true"
         with wave.open(BytesIO(resp.read())) as w:
             assert w.getnchannels() == 1 and w.getframerate() == 22050
             assert w.getnframes() / w.getframerate() > 0.3
@@ -130,10 +144,10 @@ def test_tampering_with_the_shipped_bundle_is_caught(demo_run: tuple[Path, subpr
     """Runs last in this module: it edits a copy, never the shared run."""
     from lane.bundle import validate_voice_bundle
 
-    root, _ = demo_run
+    root, proc = demo_run
     copy = tmp_path / "ws"
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns("*.ipynb", "*.html"))
-    onnx = next((copy / "bundles" / "e2e_voice" / "voice_bundle").glob("*.onnx"))
+    onnx = next(_candidate(copy, proc).glob("*.onnx"))
     onnx.write_bytes(onnx.read_bytes()[:-16] + b"\0" * 16)
     assert not validate_voice_bundle(onnx.parent).ok
     verify = _lane(copy, "ledger", "verify", timeout=120)

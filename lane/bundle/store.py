@@ -15,32 +15,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from ..core.fsutil import atomic_write_text
+from ..core.ids import id_path
 from ..core.reasons import LaneError
 
 LIVE = "voice_bundle"
 CANDIDATES = "candidates"
 HISTORY = "history.jsonl"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-
-
-def _checked(kind: str, value: str) -> str:
-    if not _ID.match(value or "") or ".." in value:
-        raise LaneError("config_invalid", f"bad {kind} {value!r}: letters, digits, '_', '.', '-' only")
-    return value
-
-
 def voice_dir(root: str | os.PathLike[str], voice_id: str) -> Path:
-    return Path(root).resolve() / "bundles" / _checked("voice_profile_id", voice_id)
+    return id_path(root, "bundles", "voice profile id", voice_id)
 
 
 def candidate_dir(root: str | os.PathLike[str], voice_id: str, run_id: str) -> Path:
-    return voice_dir(root, voice_id) / CANDIDATES / _checked("run id", run_id)
+    return id_path(voice_dir(root, voice_id), CANDIDATES, "run id", run_id)
 
 
 def live_path(root: str | os.PathLike[str], voice_id: str) -> Path:

@@ -192,6 +192,11 @@ def resolve_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, s
         setattr(settings, key, _coerce(key, value))
         sources[key] = "flag"
 
+    from .ids import check_id
+
+    check_id("lane", settings.lane)
+    check_id("profile", settings.profile)
+    check_id("voice profile id", settings.voice_profile_id)
     bad = [s for s in settings.stages if s not in STAGES]
     if bad:
         raise LaneError("config_invalid", f"unknown stage(s) {bad}; known: {list(STAGES)}")
@@ -214,6 +219,8 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
 
 def load_profile(name: str, root: str | os.PathLike[str] = ".") -> dict[str, Any]:
     """configs/profiles/<name>.yaml merged over the chain of profiles it `extends`."""
+    from .ids import check_id
+
     pdir = Path(root) / "configs" / "profiles"
     chain: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -222,7 +229,7 @@ def load_profile(name: str, root: str | os.PathLike[str] = ".") -> dict[str, Any
         if current in seen:
             raise LaneError("config_invalid", f"profile cycle through {current!r}")
         seen.add(current)
-        path = pdir / f"{current}.yaml"
+        path = pdir / f"{check_id('profile', current)}.yaml"
         if not path.exists():
             known = sorted(p.stem for p in pdir.glob("*.yaml"))
             raise LaneError("config_invalid", f"unknown profile {current!r}; known: {known}")

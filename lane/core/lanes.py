@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import STAGES, load_yaml
+from .ids import PATTERN
 from .paths import config_file
 from .reasons import LaneError
 
@@ -89,7 +90,7 @@ def load_lane(root: str | os.PathLike[str], name: str) -> LaneSpec:
     current = name
     first: dict[str, Any] | None = None
     while True:
-        if not current or "/" in current or current.startswith("."):
+        if not PATTERN.fullmatch(current or "") or ".." in current:
             raise LaneError("unknown_lane", f"{current!r} is not a lane name; known: {known_lanes(root)}")
         path = ldir / f"{current}.yaml"
         if not path.exists():

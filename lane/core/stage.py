@@ -92,9 +92,12 @@ class StageRun:
     @classmethod
     def open(cls, stage: str, root: str | os.PathLike[str] = ".", run_id: str | None = None,
              run_dir: str | os.PathLike[str] | None = None, lane: str | None = None) -> StageRun:
+        from .ids import check_id, id_path
+
         rootp = Path(root).resolve()
-        rid = run_id or new_run_id("adhoc-")
-        rdir = Path(run_dir) if run_dir else rootp / "runs" / rid
+        rid = check_id("run id", run_id or new_run_id("adhoc-"))
+        check_id("stage", stage)
+        rdir = Path(run_dir) if run_dir else id_path(rootp, "runs", "run id", rid)
         (rdir / stage).mkdir(parents=True, exist_ok=True)
         return cls(stage=stage, root=rootp, run_id=rid, run_dir=rdir.resolve(), lane=lane)
 

@@ -109,8 +109,12 @@ def _latest_status(root: Path) -> Path | None:
 
 
 def load_status(root: Path, run_id: str | None = None, lane: str | None = None) -> dict[str, Any]:
+    from .ids import check_id, id_path
+
+    if lane:
+        check_id("lane", lane)
     if run_id:
-        copy = root / "runs" / run_id / STATUS_COPY
+        copy = id_path(root, "runs", "run id", run_id) / STATUS_COPY
         if copy.is_file():
             data: dict[str, Any] = read_json(copy)
             return data

@@ -84,6 +84,19 @@ def rejected_markdown(result: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def text_sources_markdown(result: Any) -> str:
+    """Kept clips by the source of their text: given (metadata), aligned (transcript), asr (transcribed)."""
+    meaning = {"given": "given with the clip (LJSpeech metadata or NeMo manifest)",
+               "aligned": "the transcript, aligned to the audio", "asr": f"transcribed by {result.asr_engine or 'ASR'}"}
+    counts: dict[str, int] = {}
+    for c in result.clips:
+        if c["kept"]:
+            counts[c.get("text_source", "given")] = counts.get(c.get("text_source", "given"), 0) + 1
+    lines = ["| text source | kept clips | meaning |", "|---|---|---|"]
+    lines += [f"| {k} | {v} | {meaning.get(k, k)} |" for k, v in sorted(counts.items())]
+    return "\n".join(lines) + "\n"
+
+
 def clip_figure(path: str | Path, title: str = "") -> Any:
     """Waveform and log spectrogram of one clip."""
     import soundfile as sf
@@ -126,6 +139,8 @@ def save_media(stage_dir: str | Path, result: Any, root: str | Path, n_examples:
         items.append(MediaItem("image", f"media/{name}", cap, SECTION))
     (md / "data_rejected.md").write_text(rejected_markdown(result), encoding="utf-8")
     items.append(MediaItem("table", "media/data_rejected.md", "Clips by reason", SECTION))
+    (md / "data_text_sources.md").write_text(text_sources_markdown(result), encoding="utf-8")
+    items.append(MediaItem("table", "media/data_text_sources.md", "Where each kept clip's text came from", SECTION))
     for i, c in enumerate(example_clips(result, n_examples)):
         src = Path(root) / c["path"]
         fig = clip_figure(src, c["text"])

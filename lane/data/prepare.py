@@ -70,6 +70,7 @@ class _Clip:
     text: str = ""
     normalized_text: str = ""
     asr_text: str | None = None
+    text_source: str = "given"  # given (metadata/manifest) | aligned (transcript aligned to the audio) | asr
     alignment_confidence: float | None = None
     reason: str | None = None
     detail: str = ""
@@ -112,7 +113,9 @@ def _summary(clips: list[_Clip], kept: list[_Clip], fmt: str, engine: str | None
         if c.reason:
             rej_s[c.reason] = round(rej_s.get(c.reason, 0.0) + c.values.get("duration_s", 0.0), 3)
     kept_s = float(sum(c.values["duration_s"] for c in kept))
+    sources = dict(sorted(Counter(c.text_source for c in kept).items()))
     return {"input_format": fmt, "asr_engine": engine, "sample_rate": sr, "n_clips": len(clips),
+            "kept_text_sources": sources,
             "n_kept": len(kept), "n_rejected": len(rejected), "kept_s": round(kept_s, 3),
             "rejected_by_reason": by_reason, "rejected_s_by_reason": rej_s, "min_total_s": min_total}
 
@@ -217,6 +220,7 @@ def prepare_dataset(st: StageRun, profile: dict[str, Any], *, audio: str, transc
     st.artifact("dataset_manifest", manifest_path)
     st.stats(n_clips=len(clips), n_kept=len(kept), n_rejected=summary["n_rejected"], kept_s=round(summary["kept_s"], 2),
              kept_min=round(summary["kept_s"] / 60, 2), asr_engine=engine_name or "none",
+             **{f"text_source_{k}": v for k, v in summary["kept_text_sources"].items()},
              **{f"rejected_{k}": v for k, v in summary["rejected_by_reason"].items()},
              **{f"rejected_s_{k}": v for k, v in summary["rejected_s_by_reason"].items()})
     _dataset_gates(st, summary)
@@ -343,11 +347,11 @@ def _texts_from(clips: list[_Clip], hyps: list[list[str]], transcript_text: str 
 
     if transcript_text is None or not clips:
         for c in clips:
-            c.text = c.asr_text or ""
+            c.text, c.text_source = c.asr_text or "", "asr"
         return
     min_conf = lim.min_alignment_confidence
     for c, al in zip(clips, align_transcript(transcript_text, hyps), strict=True):
-        c.text = al.text
+        c.text, c.text_source = al.text, "aligned"
         c.alignment_confidence = round(al.confidence, 3)
         if al.confidence < min_conf:
             c.reason = "alignment_low_confidence"
@@ -461,7 +465,7 @@ def _write_dataset_manifest(path: Path, root: Path, lane: str, audio: str, trans
         rows.append({
             "source": c.source, "offset_s": c.offset_s, "duration_s": c.values.get("duration_s"),
             "path": rel(c.path, root) if c.path else None, "sha256": c.sha256 or None,
-            "text": c.text, "normalized_text": c.normalized_text, "asr_text": c.asr_text,
+            "text": c.text, "text_source": c.text_source, "normalized_text": c.normalized_text, "asr_text": c.asr_text,
             "alignment_confidence": c.alignment_confidence, "checks": c.values,
             "kept": c.reason is None, "reason": c.reason, "detail": c.detail, "split": split,
         })

@@ -24,6 +24,7 @@ from ..core import protocol
 from ..core.config import Settings
 from ..core.fsutil import atomic_write_json, read_json, rel
 from ..core.gates import PASS, GateResult, certify, evaluate, later_hashes
+from ..core.ids import id_path
 from ..core.inputs import input_digests
 from ..core.paths import commit_of
 from ..core.reasons import LaneError, exit_code, fail_status
@@ -80,7 +81,7 @@ class _Run:
         self.settings = settings
         self.root = root
         self.run_id = run_id
-        self.run_dir = root / "runs" / run_id
+        self.run_dir = id_path(root, "runs", "run id", run_id)
         self.resume = resume
         self.notebooks = dict(notebooks or {})
         self.extra = dict(extra_params or {})

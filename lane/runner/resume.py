@@ -40,7 +40,7 @@ def configs_hash(root: Path) -> str:
 @lru_cache(maxsize=1)
 def code_hash() -> str:
     """The lane's own code: its version and a tree hash of lane/ and notebooks/ as installed."""
-    from .. import __version__
+    from ..core.version import VERSION as __version__
 
     rows = [["version", __version__]]
     for base, pattern in ((PACKAGE_ROOT / "lane", "*.py"), (PACKAGE_ROOT / "notebooks", "*.ipynb")):

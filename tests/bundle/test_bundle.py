@@ -26,8 +26,9 @@ def _copy(bundle: dict[str, Any], tmp_path: Path) -> Path:
 
 
 def test_bundle_is_complete_and_validates(bundle: dict[str, Any]) -> None:
-    path = bundle["path"]
-    assert path.name == "voice_bundle" and path.parent.name == "tiny"
+    path = bundle["path"]  # a candidate: bundles/<voice>/candidates/<run_id>/, never the live voice
+    assert (path.name, path.parent.name, path.parent.parent.name) == ("nemo-train", "candidates", "tiny")
+    assert not (path.parent.parent / "voice_bundle").exists()
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["bundle_version"] == "voice_bundle/1"
     assert set(manifest["files"]) == {"fastpitch.onnx", "fastpitch.nemo", "tokenizer.json", "MODEL_CARD.md"}
@@ -43,7 +44,7 @@ def test_bundle_is_complete_and_validates(bundle: dict[str, Any]) -> None:
     assert "voice_bundle_manifest" in kinds
     card = (path / "MODEL_CARD.md").read_text()
     assert "nemo-train" in card and "from scratch" in card and manifest["dataset"]["sha256"] in card
-    assert not list(path.parent.glob(".voice_bundle.*"))  # no temp dirs left
+    assert not list(path.parent.glob(".build-*"))  # no temp dirs left
 
 
 @pytest.mark.parametrize("damage", ["flip_byte", "truncate", "remove", "extra_file", "bad_manifest"])
@@ -96,7 +97,7 @@ def test_failed_rebuild_keeps_the_old_bundle(bundle: dict[str, Any], trained: di
                      voice_profile_id="tiny")
     assert exc.value.code == "onnx_mismatch"
     assert (path / "manifest.json").read_bytes() == old and validate_voice_bundle(path).ok
-    assert not list(path.parent.glob(".voice_bundle.*"))
+    assert not list(path.parent.glob(".build-*")) and not (path.parent / "rebuild-bad").exists()
 
 
 def test_rebuild_replaces_atomically(trained: dict[str, Any], tmp_path: Path) -> None:
@@ -105,12 +106,15 @@ def test_rebuild_replaces_atomically(trained: dict[str, Any], tmp_path: Path) ->
     first = build_bundle(StageRun.open("export", root=root, run_id="b1"), trained["profile"], run_dir=run_dir,
                          root=root, voice_profile_id="twice")
     m1 = json.loads((first / "manifest.json").read_text())
-    second = build_bundle(StageRun.open("export", root=root, run_id="b2"), trained["profile"], run_dir=run_dir,
-                          root=root, voice_profile_id="twice")
-    m2 = json.loads((second / "manifest.json").read_text())
-    assert first == second and m1["run_id"] == "b1" and m2["run_id"] == "b2"
+    again = build_bundle(StageRun.open("export", root=root, run_id="b1"), trained["profile"], run_dir=run_dir,
+                         root=root, voice_profile_id="twice")  # a re-export of the same run replaces its candidate
+    m2 = json.loads((again / "manifest.json").read_text())
+    assert first == again and m1["run_id"] == m2["run_id"] == "b1"
     assert m1["files"]["fastpitch.nemo"] == m2["files"]["fastpitch.nemo"]
-    assert validate_voice_bundle(second).ok and not list(second.parent.glob(".voice_bundle.*"))
+    other = build_bundle(StageRun.open("export", root=root, run_id="b2"), trained["profile"], run_dir=run_dir,
+                         root=root, voice_profile_id="twice")  # another run never touches it
+    assert other != first and validate_voice_bundle(first).ok and validate_voice_bundle(other).ok
+    assert not list(first.parent.glob(".build-*")) and not list(first.parent.glob(".*.old"))
 
 
 def test_export_without_train_outputs_fails(tmp_path: Path) -> None:
@@ -187,4 +191,4 @@ def test_export_notebook_runs_under_papermill(trained: dict[str, Any], tmp_path:
     res = json.loads((root / "runs" / "nemo-train" / "export" / "result.json").read_text())
     assert res["status"] == "done" and res["reason"] == "ok"
     assert {c["id"] for c in res["checks"]} >= {"bundle_validated", "onnx_matches_pytorch"}
-    assert validate_voice_bundle(root / "bundles" / "nb_voice" / "voice_bundle").ok
+    assert validate_voice_bundle(root / "bundles" / "nb_voice" / "candidates" / "nemo-train").ok

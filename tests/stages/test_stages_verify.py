@@ -180,7 +180,20 @@ def _preflight(ws: Path, run_id: str, **kw: Any) -> tuple[StageRun, Any]:
     return st, run_preflight(st, **args)
 
 
+def _consent(ws: Path, use: str = "commercial") -> Path:
+    """A consent record beside data/speech.wav that covers it (found by the <name>.consent.json rule)."""
+    from lane.core.fsutil import sha256_file
+
+    record = ws / "data" / "speech.consent.json"
+    record.write_text(json.dumps({"schema": "voice_consent/1", "speaker": {"name": "espeak en-us"},
+                                  "recorded_by": "tests", "permitted_use": use, "date": "2026-11-30",
+                                  "recordings": [{"path": "data/speech.wav",
+                                                  "sha256": sha256_file(ws / "data" / "speech.wav")}]}))
+    return record
+
+
 def test_production_without_base_weights_blocks(ws: Path) -> None:
+    _consent(ws)
     st, pf = _preflight(ws, "prod", profile="production")
     assert [e.code for e in pf.errors] == ["base_weights_missing"]
     assert {c.id: c.ok for c in st.checks}["base_weights"] is False
@@ -207,12 +220,34 @@ def test_first_failure_wins_but_all_checks_are_recorded(ws: Path) -> None:
     assert {"config_valid", "head", "audio_present", "weights_manifest_ok", "runtime_torch", "resources_disk"} <= recorded
 
 
+def test_consent_is_checked_and_certified(ws: Path) -> None:
+    """Production: no record is consent_missing; a research-only record too; a covering commercial one
+    passes and is certified as an artifact. The demo profile does not require one."""
+    _st, pf = _preflight(ws, "c0", profile="production", allow_from_scratch=False)
+    assert "consent_missing" in [e.code for e in pf.errors]
+    _consent(ws, use="research")
+    st1, pf1 = _preflight(ws, "c1", profile="production")
+    assert "consent_missing" in [e.code for e in pf1.errors]
+    assert "permits research use only" in {c.id: c.detail for c in st1.checks}["consent"]
+    record = _consent(ws)
+    st2, pf2 = _preflight(ws, "c2", profile="production")
+    assert "consent_missing" not in [e.code for e in pf2.errors] and {c.id: c.ok for c in st2.checks}["consent"]
+    assert [a["path"] for a in st2.artifacts if a["kind"] == "consent_record"] == ["data/speech.consent.json"]
+    record.write_text("{not json")
+    _st3, pf3 = _preflight(ws, "c3", profile="demo")
+    assert [e.code for e in pf3.errors] == ["consent_invalid"]  # a broken record fails even where optional
+    record.unlink()
+    st4, pf4 = _preflight(ws, "c4", profile="demo")
+    assert pf4.errors == [] and "not required" in {c.id: c.detail for c in st4.checks}["consent"]
+
+
 @pytest.mark.parametrize(("kind", "code", "check"), [
     ("not_json", "weights_manifest_invalid", "weights_manifest_ok"),
     ("lacks_fields", "weights_manifest_invalid", "weights_manifest_ok"),
     ("missing_file", "weights_file_missing", "weights_manifest_ok"),
     ("wrong_sha", "weights_hash_mismatch", "weights_manifest_ok"),
     ("nc", "weights_license_blocked", "weights_license_commercial"),
+    ("nc_in_expression", "weights_license_blocked", "weights_license_commercial"),
     ("unknown", "weights_license_blocked", "weights_license_commercial"),
     ("empty", "weights_license_blocked", "weights_license_commercial"),
 ])
@@ -229,7 +264,8 @@ def test_bad_manifests_in_the_verify_stage(ws: Path, kind: str, code: str, check
     elif kind == "wrong_sha":
         e["sha256"] = "f" * 64
     else:
-        e["weights_license"] = {"nc": "CC-BY-NC-4.0", "unknown": "unknown", "empty": ""}[kind]
+        e["weights_license"] = {"nc": "CC-BY-NC-4.0", "nc_in_expression": "CC-BY-NC-4.0 AND (MIT OR Apache-2.0)",
+                                "unknown": "unknown", "empty": ""}[kind]
     (ws / "bad.json").write_text(text if text is not None else json.dumps(m))
     st, pf = _preflight(ws, f"bad-{kind}", weights_manifest="bad.json")
     assert pf.errors and pf.errors[0].code == code
