@@ -76,24 +76,25 @@ class Asr:
 
 
 class SpeakerEncoder:
-    """resemblyzer's VoiceEncoder (GE2E, 256-d, weights `pretrained.pt` from the wheel)."""
+    """resemblyzer's GE2E voice encoder (256-d), vendored in `lane.metrics.speaker_encoder` with its
+    weights (`lane/assets/voice_encoder/pretrained.pt`, the file of the Resemblyzer 0.1.4 wheel)."""
 
     name = "resemblyzer"
 
     def __init__(self, weights: str | os.PathLike[str] | None = None) -> None:
         try:
-            from resemblyzer import VoiceEncoder
+            from .speaker_encoder import VoiceEncoder
 
-            self.encoder = VoiceEncoder("cpu", verbose=False, weights_fpath=weights)
+            self.encoder = VoiceEncoder(weights)
         except Exception as exc:
-            raise LaneError("evaluator_unavailable", f"resemblyzer could not load {weights}: {exc}") from None
+            raise LaneError("evaluator_unavailable", f"speaker encoder could not load {weights}: {exc}") from None
 
     def embed(self, audio: ArrayLike, sr: int) -> np.ndarray:
-        from resemblyzer import preprocess_wav
+        from .speaker_encoder import SAMPLING_RATE, preprocess_wav
 
         x = preprocess_wav(np.nan_to_num(to_mono_float(audio)), source_sr=sr)
-        if x.size < 1600:  # resemblyzer's VAD trimmed everything: embed the raw audio instead
-            x = resample(np.nan_to_num(to_mono_float(audio)), sr, 16000)
+        if x.size < 1600:  # the VAD trimmed everything: embed the raw audio instead
+            x = resample(np.nan_to_num(to_mono_float(audio)), sr, SAMPLING_RATE)
         if x.size < 1600:
             x = np.pad(x, (0, 1600 - x.size))
         e = self.encoder.embed_utterance(x)
