@@ -29,7 +29,7 @@ from ..core.paths import commit_of
 from ..core.reasons import LaneError
 from ..core.stage import StageRun
 from .check import UNLISTED, validate_voice_bundle
-from .voice import BUNDLE_VERSION
+from .voice import BUNDLE_VERSION, speaks_summary
 
 CHECK_SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -67,7 +67,7 @@ def _model_card(manifest: dict[str, Any], outputs: dict[str, Any]) -> str:
 - Spectrogram generator: NeMo FastPitch (learn_alignment), {manifest['training']['steps']} training steps,
   init `{fp.get('init')}`, model knobs `{json.dumps(fp.get('model') or {}, sort_keys=True)}`.
 - Vocoder: {manifest['models']['vocoder']['type']}.
-- Tokenizer: {manifest['tokenizer']['class']} ({manifest['tokenizer']['type']}), {manifest['tokenizer']['n_tokens']} tokens.
+{chr(10).join('- ' + line for line in speaks_summary(manifest['tokenizer']))}
 - Sample rate: {manifest['sample_rate']} Hz.
 
 ## Data
@@ -95,10 +95,12 @@ def onnx_vs_torch(model: Any, onnx_path: Path, sentences: list[str]) -> dict[str
     import onnxruntime as ort
     import torch
 
+    from ..nemo.tokenizer import nemo_encode
+
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     max_diff, frames_equal = 0.0, True
     for text in sentences:
-        ids = model.vocab.encode(text)
+        ids = nemo_encode(model.vocab, text)
         t = torch.tensor([ids], dtype=torch.long)
         pitch = torch.zeros(t.shape, dtype=torch.float32)
         pace = torch.ones(t.shape, dtype=torch.float32)
@@ -168,20 +170,34 @@ def _fastpitch(st: StageRun, tts: Any, outputs: dict[str, Any], tmp: Path, expor
     return model, {**check, "tolerance": tol, "ok": onnx_ok}
 
 
-def _tokenizer(st: StageRun, model: Any, tmp: Path) -> dict[str, Any]:
-    """tokenizer.json, and proof that the NeMo-free replay gives the model's own token ids."""
-    from ..nemo.tokenizer import describe_tokenizer
-    from .voice import CharTokenizer
+def _tokenizer(st: StageRun, model: Any, tmp: Path, outputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """tokenizer.json and, for phoneme voices, the G2P's dictionary and heteronym list taken from the
+    model's own tokenizer; then proof that the NeMo-free replay (lane.text) gives NeMo's token ids on
+    the check sentences, raw and normalised. Returns (description, what the voice speaks)."""
+    from ..nemo.tokenizer import export_tokenizer, nemo_encode
+    from ..text.normalize import normalize
+    from ..text.tokenizers import TokenizerError, load_tokenizer
 
-    tok = describe_tokenizer(model.vocab)
-    atomic_write_json(tmp / "tokenizer.json", tok)
-    if tok.get("runnable_without_nemo"):
-        replay = CharTokenizer(tok)
-        same = all(replay.encode(s) == list(model.vocab.encode(s)) for s in CHECK_SENTENCES)
-        st.check("tokenizer_replay_matches", same, "lane.bundle.voice tokenizer equals NeMo's on the check sentences")
-        if not same:
-            raise LaneError("export_failed", "tokenizer.json replay differs from the NeMo tokenizer")
-    return tok
+    licence = next((b.get("license") for b in outputs.get("base_weights") or [] if b.get("role") == "base_spectrogram"),
+                   None)
+    g2p_cfg = model.cfg.text_tokenizer.get("g2p") or {}
+    provenance = {key: {"source": str(g2p_cfg.get(field) or "the model's tokenizer"), "licence": licence}
+                  for key, field in (("dictionary", "phoneme_dict"), ("heteronyms", "heteronyms"))}
+    desc = export_tokenizer(model.vocab, tmp, provenance=provenance)
+    if not desc.get("runnable_without_nemo"):
+        raise LaneError("export_failed", f"the model's tokenizer {desc.get('class')} cannot run without NeMo: "
+                        + "; ".join(desc.get("unsupported") or ["not replayable"]))
+    try:
+        replay = load_tokenizer(desc, tmp)
+    except TokenizerError as exc:
+        raise LaneError("export_failed", f"tokenizer.json cannot be replayed: {exc}") from exc
+    texts = [*CHECK_SENTENCES, *(normalize(s) for s in CHECK_SENTENCES)]
+    same = all(replay.encode(t) == nemo_encode(model.vocab, t) for t in texts)
+    st.check("tokenizer_replay_matches", same, f"lane.text replays NeMo's {desc.get('class')} exactly on "
+             f"{len(texts)} check texts (raw and normalised)")
+    if not same:
+        raise LaneError("export_failed", "tokenizer.json replay differs from the NeMo tokenizer")
+    return desc, replay.describe()
 
 
 def _vocoder(st: StageRun, outputs: dict[str, Any], tmp: Path, audio: dict[str, Any], tol: float) -> dict[str, Any]:
@@ -242,9 +258,10 @@ def assemble(st: StageRun, profile: dict[str, Any], outputs: dict[str, Any], tmp
     export_cfg = dict(profile.get("export") or {})
     tol = float(export_cfg.get("onnx_tolerance", DEFAULT_ONNX_TOLERANCE))
     model, onnx_check = _fastpitch(st, tts, outputs, tmp, export_cfg, tol)
-    tok = _tokenizer(st, model, tmp)
+    tok, speaks = _tokenizer(st, model, tmp, outputs)
     vocoder = _vocoder(st, outputs, tmp, dict(outputs.get("audio") or {}), tol)
     manifest = _manifest(st, root, outputs, profile, voice_profile_id, tok, vocoder, onnx_check)
+    manifest["tokenizer"]["speaks"] = speaks
     atomic_write_text(tmp / "MODEL_CARD.md", _model_card(manifest, outputs))
     manifest["files"] = {str(p.relative_to(tmp)): _file_entry(p) for p in sorted(tmp.rglob("*"))
                          if p.is_file() and p.name not in UNLISTED}

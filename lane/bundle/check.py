@@ -78,6 +78,9 @@ def validate_voice_bundle(bundle_dir: str | os.PathLike[str], root: str | os.Pat
         for part in (manifest["models"]["spectrogram"], voc):
             if part.get(key):
                 referenced.append(part[key])
+    speaks = manifest["tokenizer"].get("speaks") or {}
+    referenced += [f["path"] for f in (speaks.get("dictionary"), speaks.get("heteronyms"))
+                   if isinstance(f, dict) and "path" in f]
     for name in referenced:
         if name not in files:
             problems.append(f"{name}: named by the manifest's models/tokenizer but not listed in files")

@@ -4,16 +4,16 @@
     audio = voice.synthesize("Hello there.")          # float32 mono at voice.sample_rate
     mels = voice.mel("Hello there.")                   # (n_mels, frames) log-mel
 
-The tokenizer is replayed from the bundle's tokenizer.json (a NeMo character tokenizer described by
-lane.nemo.tokenizer), FastPitch runs from fastpitch.onnx, and the vocoder is either the HiFi-GAN
-generator ONNX or Griffin-Lim (librosa) with the parameters the manifest declares.
+Text goes through the lane's normaliser (lane.text.normalize), then the tokenizer replayed from the
+bundle's tokenizer.json without NeMo (lane.text.tokenizers: characters, or ARPABET/IPA phonemes from the
+G2P dictionary shipped beside it), FastPitch runs from fastpitch.onnx, and the vocoder is either the
+HiFi-GAN generator ONNX or Griffin-Lim (librosa) with the parameters the manifest declares.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,45 +21,29 @@ from typing import Any
 import numpy as np
 
 from ..core.reasons import LaneError
+from ..text.normalize import normalize
+from ..text.tokenizers import load_tokenizer_file
 
 BUNDLE_VERSION = "voice_bundle/1"
 
 
-class CharTokenizer:
-    """Exact replay of NeMo's BaseCharsTokenizer.encode from its JSON description."""
-
-    def __init__(self, desc: dict[str, Any]) -> None:
-        if desc.get("type") != "chars" or not desc.get("runnable_without_nemo", False):
-            raise LaneError("synthesis_failed",
-                            f"tokenizer {desc.get('class')} ({desc.get('type')}) cannot run without NeMo")
-        self.tokens: list[str] = list(desc["tokens"])
-        self.pad_id = int(desc["pad_id"])
-        self.space = self.tokens[int(desc["space_id"])]
-        self.punct = bool(desc.get("punct"))
-        self.punct_list = set(desc.get("punct_list") or [])
-        self.pad_with_space = bool(desc.get("pad_with_space"))
-        self.preprocessing = str(desc.get("preprocessing", "identity"))
-        self.synoglyphs: dict[str, str] = dict(desc.get("synoglyphs") or {})
-        self._id = {t: i for i, t in enumerate(self.tokens)}
-
-    def _prep(self, text: str) -> str:
-        if self.preprocessing == "english_lower":
-            text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
-            text = "".join(self.synoglyphs.get(c, c) for c in text)
-            return text.lower()
-        return text
-
-    def encode(self, text: str) -> list[int]:
-        cs: list[str] = []
-        space = self.space
-        for c in self._prep(text):
-            if (c == space and cs and cs[-1] != space) or ((c.isalnum() or c == "'") and c in self._id) or (c in self.punct_list and self.punct):
-                cs.append(c)
-        while cs and cs[-1] == space:
-            cs.pop()
-        if self.pad_with_space:
-            cs = [space, *cs, space]
-        return [self._id[c] for c in cs]
+def speaks_summary(tok: dict[str, Any]) -> list[str]:
+    """What a voice speaks, in sentences (markdown code spans), from its manifest's `tokenizer` entry:
+    tokenizer, G2P and dictionary (size, hash, licence), normaliser, and the fate of unknown words.
+    The model card and the readiness report both show these."""
+    sp = tok.get("speaks") or {}
+    lines = [f"Tokenizer: {tok.get('class')} ({sp.get('type') or tok.get('type')}), {tok.get('n_tokens')} tokens."]
+    if sp.get("g2p"):
+        d = sp.get("dictionary") or {}
+        lines.append(f"G2P: {sp['g2p']}; dictionary `{d.get('path')}`, {d.get('entries')} words, sha256 "
+                     f"`{d.get('sha256')}`, licence {d.get('licence') or 'unknown'}.")
+        h = sp.get("heteronyms") or {}
+        if h:
+            lines.append(f"Heteronyms: `{h.get('path')}`, {h.get('entries')} words, sha256 `{h.get('sha256')}`.")
+    lines.append(f"Text normaliser: {sp.get('normalizer') or 'none recorded'}.")
+    if sp.get("oov_policy"):
+        lines.append(f"Words and symbols it cannot look up: {sp['oov_policy']}.")
+    return lines
 
 
 def read_manifest(bundle_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -125,8 +109,8 @@ class OnnxVoice:
         self.sample_rate = int(self.manifest["sample_rate"])
         tok_path = self.bundle_dir / (self.manifest.get("tokenizer") or {}).get("path", "tokenizer.json")
         try:
-            self.tokenizer = CharTokenizer(json.loads(tok_path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError) as exc:
+            self.tokenizer = load_tokenizer_file(tok_path)
+        except (OSError, ValueError, KeyError) as exc:  # TokenizerError is a ValueError
             raise LaneError("bundle_invalid", f"{tok_path}: unusable tokenizer ({exc})") from exc
         opts = ort.SessionOptions()
         if threads:
@@ -145,7 +129,9 @@ class OnnxVoice:
 
     # ---------------------------------------------------------------- text -> mel
     def tokens(self, text: str) -> list[int]:
-        ids = self.tokenizer.encode(text)
+        """The model's token ids for `text`: the lane's one normaliser (numbers, dates, money spelled
+        out, the same as for the training data), then the tokenizer replayed from tokenizer.json."""
+        ids = self.tokenizer.encode(normalize(text))
         if len([i for i in ids if self.tokenizer.tokens[i] != self.tokenizer.space]) == 0:
             raise LaneError("synthesis_failed", f"text {text!r} has no characters the voice can speak")
         return ids

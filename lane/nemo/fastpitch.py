@@ -32,7 +32,7 @@ def train_settings(profile: dict[str, Any]) -> dict[str, Any]:
     fp.setdefault("init", "base")
     fp.setdefault("max_steps", 1000)
     fp.setdefault("model", {})
-    fp.setdefault("tokenizer", "config")
+    fp.setdefault("tokenizer", "auto")
     voc = dict(t.get("vocoder") or {})
     voc.setdefault("type", "griffin_lim")
     voc.setdefault("griffin_lim", {"n_iter": 32, "power": 1.2})
@@ -44,6 +44,46 @@ def train_settings(profile: dict[str, Any]) -> dict[str, Any]:
     out.update({k: v for k, v in t.items() if k not in ("fastpitch", "vocoder")})
     out["fastpitch"] = fp
     out["vocoder"] = voc
+    return out
+
+
+def _yaml_keys(path: Path) -> set[str] | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return set(data) if isinstance(data, dict) else None
+
+
+def settings_problems(profile: dict[str, Any], root: Path) -> list[str]:
+    """What in the profile's `train:` section would fail only once training starts: unknown choices,
+    missing model configs, knobs the NeMo configs do not have. Read from YAML alone (no NeMo), so
+    preflight can refuse them before any stage runs."""
+    t = train_settings(profile)
+    fp, voc = t["fastpitch"], t["vocoder"]
+    out: list[str] = []
+    choices = (("train.fastpitch.init", fp.get("init"), ("base", "scratch")),
+               ("train.fastpitch.tokenizer", fp.get("tokenizer"), ("auto", "config", "checkpoint")),
+               ("train.vocoder.type", voc.get("type"), ("griffin_lim", "hifigan")),
+               ("train.vocoder.hifigan.init", (voc.get("hifigan") or {}).get("init", "base"), ("base", "scratch")))
+    out += [f"{name} must be one of {', '.join(ok)}, not {value!r}" for name, value, ok in choices if value not in ok]
+    if not isinstance(fp.get("max_steps"), int) or fp["max_steps"] < 1:
+        out.append(f"train.fastpitch.max_steps must be a positive integer, not {fp.get('max_steps')!r}")
+    parts = [("train.fastpitch", fp.get("config"), fp.get("model"))]
+    if voc.get("type") == "hifigan":
+        h = voc.get("hifigan") or {}
+        parts.append(("train.vocoder.hifigan", h.get("config", HIFIGAN_CONFIG), h.get("model")))
+    for name, config, knobs in parts:
+        path = Path(str(config))
+        keys = _yaml_keys(path if path.is_absolute() else root / path)
+        if keys is None:
+            out.append(f"{name}.config {config} is not a readable YAML mapping")
+            continue
+        unknown = sorted(k for k in dict(knobs or {}) if k not in keys or k == "model")
+        if unknown:
+            out.append(f"unknown knob(s) {unknown} in {name}.model (not in {config})")
     return out
 
 
@@ -117,11 +157,53 @@ def _tokens_of(cfg_tokenizer: Any) -> list[str]:
     return list(safe_instantiate(cfg_tokenizer).tokens)
 
 
-def build_fastpitch(cfg: Any, trainer: Any, base: dict[str, Any] | None, tokenizer_mode: str) -> Any:
-    """A FastPitchModel from `cfg` (from scratch) or fine-tuned from a base .nemo (architecture and,
-    with tokenizer_mode="checkpoint", the tokenizer from the base)."""
+def resolve_tokenizer_mode(mode: str, base_cfg: Any) -> str:
+    """`train.fastpitch.tokenizer` against the base's own tokenizer: "auto" keeps a phoneme base's
+    tokenizer (NGC's FastPitch: ARPABET or IPA with its G2P; the lane's character config cannot fit it)
+    and holds a character base to the config's; "config" and "checkpoint" are taken as written."""
+    if mode not in ("auto", "config", "checkpoint"):
+        raise LaneError("config_invalid", f"train.fastpitch.tokenizer must be auto, config or checkpoint, not {mode!r}")
+    if mode != "auto":
+        return mode
+    target = str(base_cfg.text_tokenizer.get("_target_", ""))
+    return "config" if target.endswith("CharsTokenizer") else "checkpoint"
+
+
+def _check_same_vocabulary(tts: Any, cfg: Any, base_cfg: Any, path: str) -> None:
+    want = _tokens_of(cfg.text_tokenizer)
+    base_model = tts.FastPitchModel.restore_from(path, map_location="cpu")
+    have = list(base_model.vocab.tokens)
+    del base_model
+    if want != have:
+        diff = sorted(set(want) ^ set(have))
+        raise LaneError(
+            "base_checkpoint_incompatible",
+            f"vocabulary mismatch: config tokenizer {cfg.text_tokenizer._target_.rsplit('.', 1)[-1]} has "
+            f"{len(want)} tokens, base checkpoint {path} has {len(have)} "
+            f"({base_cfg.text_tokenizer._target_.rsplit('.', 1)[-1]}); differing: {diff[:12]}; "
+            "set train.fastpitch.tokenizer: checkpoint (or auto) to keep the checkpoint's tokenizer")
+
+
+def _merged_config(cfg: Any, base_cfg: Any, mode: str) -> Any:
+    """The base's architecture (and, in checkpoint mode, its tokenizer) with the lane's data, optimiser
+    and the speaker's pitch statistics. The base's `text_normalizer` (nemo_text_processing, which needs
+    pynini) is dropped: the lane normalises text itself, the same way for training, validate and serving."""
     from omegaconf import OmegaConf, open_dict
 
+    merged: Any = OmegaConf.create(OmegaConf.to_container(base_cfg, resolve=False))
+    with open_dict(merged):
+        for key in ("train_ds", "validation_ds", "optim", "pitch_mean", "pitch_std", "pitch_fmin", "pitch_fmax"):
+            merged[key] = cfg[key]
+        if mode == "config":
+            merged["text_tokenizer"] = cfg.text_tokenizer
+        for key in ("log_config", "text_normalizer", "text_normalizer_call_kwargs"):
+            merged.pop(key, None)
+    return merged
+
+
+def build_fastpitch(cfg: Any, trainer: Any, base: dict[str, Any] | None, tokenizer_mode: str) -> Any:
+    """A FastPitchModel from `cfg` (from scratch) or fine-tuned from a base .nemo (architecture and,
+    when resolve_tokenizer_mode says "checkpoint", the tokenizer and its G2P from the base)."""
     tts = import_nemo()
     quiet_nemo()
     if base is None:
@@ -134,29 +216,14 @@ def build_fastpitch(cfg: Any, trainer: Any, base: dict[str, Any] | None, tokeniz
                         f"{path} is not a loadable FastPitch .nemo ({type(exc).__name__}: {exc})") from exc
     if not base_cfg.get("learn_alignment", False):
         raise LaneError("base_checkpoint_incompatible", f"{path}: base FastPitch was not trained with learn_alignment")
-    if tokenizer_mode == "config":
-        want = _tokens_of(cfg.text_tokenizer)
-        base_model = tts.FastPitchModel.restore_from(path, map_location="cpu")
-        have = list(base_model.vocab.tokens)
-        del base_model
-        if want != have:
-            diff = sorted(set(want) ^ set(have))
-            raise LaneError(
-                "base_checkpoint_incompatible",
-                f"vocabulary mismatch: config tokenizer {cfg.text_tokenizer._target_.rsplit('.', 1)[-1]} has "
-                f"{len(want)} tokens, base checkpoint {path} has {len(have)} "
-                f"({base_cfg.text_tokenizer._target_.rsplit('.', 1)[-1]}); differing: {diff[:12]}; "
-                "set train.fastpitch.tokenizer: checkpoint to keep the checkpoint's tokenizer")
-    merged: Any = OmegaConf.create(OmegaConf.to_container(base_cfg, resolve=False))
-    with open_dict(merged):
-        for key in ("train_ds", "validation_ds", "optim", "pitch_mean", "pitch_std", "pitch_fmin", "pitch_fmax"):
-            merged[key] = cfg[key]
-        if tokenizer_mode == "config":
-            merged["text_tokenizer"] = cfg.text_tokenizer
-        merged.pop("log_config", None)
+    mode = resolve_tokenizer_mode(tokenizer_mode, base_cfg)
+    target = str(base_cfg.text_tokenizer.get("_target_", "?")).rsplit(".", 1)[-1]
+    print(f"tokenizer: {mode} (setting {tokenizer_mode}; the base uses {target})", flush=True)
+    if mode == "config":
+        _check_same_vocabulary(tts, cfg, base_cfg, path)
     try:
-        model = tts.FastPitchModel.restore_from(path, override_config_path=merged, trainer=trainer,
-                                                map_location="cpu", strict=True)
+        model = tts.FastPitchModel.restore_from(path, override_config_path=_merged_config(cfg, base_cfg, mode),
+                                                trainer=trainer, map_location="cpu", strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0][:300]
         raise LaneError("base_checkpoint_incompatible", f"{path}: weights do not fit the config ({first})") from exc

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.reasons import LaneError
+from ..text.normalize import normalize
 from .runtime import import_nemo, quiet_nemo
+from .tokenizer import nemo_encode
 
 
 def _paths(source: str | os.PathLike[str] | dict[str, Any]) -> tuple[Path, Path | None, dict[str, Any], dict[str, Any]]:
@@ -59,7 +61,7 @@ def _run(source: str | os.PathLike[str] | dict[str, Any], texts: Sequence[str], 
     out: list[Any] = []
     with torch.no_grad():
         for text in texts:
-            ids = fp.vocab.encode(text)
+            ids = nemo_encode(fp.vocab, normalize(text))
             if not ids:
                 raise LaneError("synthesis_failed", f"text {text!r} has no characters the voice can speak")
             t = torch.tensor([ids], dtype=torch.long)

@@ -100,6 +100,7 @@ def _cost(root: Path, stages: list[dict[str, Any]]) -> dict[str, Any]:
 def _provenance(ev: Any) -> dict[str, Any]:
     """Commit, inputs by hash, weights and licences, consent, and who signed what."""
     from ..bundle import provenance
+    from ..bundle.voice import speaks_summary
     from ..core.ledger import read_entries
     from ..core.signing import trusted_keys
 
@@ -113,6 +114,7 @@ def _provenance(ev: Any) -> dict[str, Any]:
         "inputs": (_read(ev.run_dir / "verify" / "inputs.json") or _read(ev.run_dir / "inputs.json") or []),
         "weights": weights_table.read_text(encoding="utf-8") if weights_table.is_file() else "",
         "base_weights": ev.manifest.get("base_weights") or [],
+        "speaks": speaks_summary(ev.manifest["tokenizer"]) if ev.manifest.get("tokenizer") else [],
         "consent": ev.manifest.get("consent") or next(
             ({"path": a["path"], "sha256": a["sha256"], "speaker": (verify.get("stats") or {}).get("consent_speaker"),
               "permitted_use": (verify.get("stats") or {}).get("consent_use")}

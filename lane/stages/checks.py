@@ -94,6 +94,28 @@ CheckFn = Callable[[CheckContext], list[Finding]]
 
 
 # ------------------------------------------------------------------------------------------ config
+def _check_profile_settings(prof: dict[str, Any], root: Path) -> None:
+    """Every profile setting a later stage reads, checked now: training choices and NeMo knobs, the
+    evaluation thresholds (config_invalid). Hours of training must not end in a typo."""
+    from ..metrics.thresholds import load_thresholds
+    from ..nemo.fastpitch import settings_problems
+    from .validate import DEFAULTS as EVAL_DEFAULTS
+
+    problems = settings_problems(prof, root)
+    evc = dict(prof.get("eval") or {})
+    unknown = sorted(set(evc) - set(EVAL_DEFAULTS))
+    if unknown:
+        problems.append(f"unknown eval setting(s) {unknown} (known: {', '.join(sorted(EVAL_DEFAULTS))})")
+    if evc.get("asr_mode", EVAL_DEFAULTS["asr_mode"]) not in ("lm", "jsgf"):
+        problems.append(f"eval.asr_mode must be lm or jsgf, not {evc.get('asr_mode')!r}")
+    sentences = Path(str(evc.get("sentences", EVAL_DEFAULTS["sentences"])))
+    if not (sentences if sentences.is_absolute() else root / sentences).is_file():
+        problems.append(f"eval.sentences {sentences} does not exist")
+    if problems:
+        raise LaneError("config_invalid", f"profile {prof.get('name')}: " + "; ".join(problems))
+    load_thresholds(prof.get("eval") or {})
+
+
 def check_config(ctx: CheckContext) -> list[Finding]:
     from ..core.config import lane_config_file, load_profile, validate_config_file
     from ..core.lanes import load_lane
@@ -104,6 +126,7 @@ def check_config(ctx: CheckContext) -> list[Finding]:
             validate_config_file(cfg, ctx.root)
         ctx.spec = load_lane(ctx.root, ctx.lane)
         ctx.prof = load_profile(ctx.profile, ctx.root)
+        _check_profile_settings(ctx.prof, Path(ctx.root))
     except LaneError as err:
         return [Finding("config_valid", False, f"{err.code}: {err.detail}", err)]
     return [Finding("config_valid", True, f"config {cfg.name if cfg else '(defaults)'} valid; lane {ctx.lane} -> "

@@ -154,13 +154,14 @@ def test_onnx_voice_matches_nemo_and_synthesizes(bundle: dict[str, Any]) -> None
 def test_tokenizer_replay_equals_nemo(bundle: dict[str, Any]) -> None:
     from nemo.collections.tts.models import FastPitchModel
 
-    from lane.bundle.voice import CharTokenizer
+    from lane.nemo.tokenizer import nemo_encode
+    from lane.text.tokenizers import load_tokenizer_file
 
     model = FastPitchModel.restore_from(str(bundle["path"] / "fastpitch.nemo"), map_location="cpu")
-    tok = CharTokenizer(json.loads((bundle["path"] / "tokenizer.json").read_text()))
+    tok = load_tokenizer_file(bundle["path"] / "tokenizer.json")
     for text in ["Hello, World!", "  double  spaces  ", "Café naïve “quotes” — dash", "It's 12 o'clock?",
                  "ÀÉÎÕÜ ß ø", "tabs\tand\nnewlines", "semi;colon: (paren) [bracket]", "", "!!!"]:
-        assert tok.encode(text) == list(model.vocab.encode(text)), text
+        assert tok.encode(text) == nemo_encode(model.vocab, text), text
 
 
 def test_onnx_voice_imports_no_torch_or_nemo(bundle: dict[str, Any], repo_root: Path) -> None:
