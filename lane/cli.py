@@ -47,6 +47,7 @@ def run(
     allow_from_scratch: Annotated[bool | None, typer.Option("--allow-from-scratch", help="Production without base weights (not promotable)")] = None,
     consent: Annotated[str | None, typer.Option(help="Speaker consent record (default: <recording>.consent.json beside it) (env LANE_CONSENT)")] = None,
     resume: Annotated[str | None, typer.Option(help="Resume RUN_ID from its first stage that did not pass")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="managed_job: return once the job is submitted (then lane status / lane cancel RUN_ID)")] = False,
     config: Annotated[Path | None, typer.Option(help="Config file (default configs/lane.yaml) (env LANE_CONFIG)")] = None,
     root: RootOpt = Path("."),
 ) -> None:
@@ -59,7 +60,7 @@ def run(
         "voice_profile_id": voice_profile_id, "weights_manifest": weights_manifest, "stages": stages,
         "cell_timeout_s": cell_timeout_s, "allow_from_scratch": allow_from_scratch, "consent": consent,
     }
-    raise typer.Exit(run_from_cli(flags, config_path=config, root=root, resume=resume))
+    raise typer.Exit(run_from_cli(flags, config_path=config, root=root, resume=resume, detach=detach))
 
 
 @app.command("verify-weights")
@@ -78,15 +79,63 @@ def status(
     run_id: Annotated[str | None, typer.Argument(help="Run id (default: the lane's latest train_status)")] = None,
     lane: Annotated[str | None, typer.Option("--lane")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON")] = False,
+    lines: Annotated[int, typer.Option("--lines", help="Last lines of a scheduler job's output to show")] = 10,
     root: RootOpt = Path("."),
 ) -> None:
-    """Show a run's status from artifacts/train_status.<lane>.json or runs/<run_id>/."""
-    from .core.status import show_status
+    """Show a run's status from artifacts/train_status.<lane>.json or runs/<run_id>/; for a scheduler job
+    also its state (asked of the scheduler now; a job that ended is settled) and its last lines."""
+    from .backends.slurm_job import refresh
+    from .core.status import load_status, show_status
 
     try:
-        raise typer.Exit(show_status(root, run_id=run_id, lane=lane, as_json=as_json))
+        target = run_id or str(load_status(root, None, lane).get("run_id") or "")
+        job = refresh(root.resolve(), target) if target else None
+        if as_json:
+            import json
+
+            typer.echo(json.dumps({**load_status(root, run_id, lane), **({"job": job} if job else {})}, indent=2,
+                                  ensure_ascii=False))
+            raise typer.Exit(0)
+        show_status(root, run_id=run_id, lane=lane)
+        if job:
+            _show_job(root.resolve(), job, lines)
     except LaneError as err:
         _fail(err)
+
+
+def _show_job(root: Path, job: dict[str, object], lines: int) -> None:
+    from .backends.slurm_job import describe, last_lines
+
+    typer.echo(describe(job))
+    tail = last_lines(root, job, lines)
+    if tail:
+        typer.echo(f"last {len(tail)} line(s) of {job.get('output')}:")
+        for line in tail:
+            typer.echo(f"  {line}")
+
+
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(help="A run queued by the job API or submitted to the scheduler")],
+    wait_s: Annotated[float, typer.Option("--wait-s", help="How long to wait for the run to end")] = 30.0,
+    root: RootOpt = Path("."),
+) -> None:
+    """Cancel a queued or running job (scancel for a Slurm job): train_status, a ledger entry, the \\[tts-prod] line."""
+    from .core import protocol
+    from .jobs import Jobs
+
+    try:
+        with Jobs(root, start=False) as jobs:
+            out = jobs.cancel(run_id, wait_s=wait_s)
+    except LaneError as err:
+        _fail(err)
+    st = out.get("train_status") or {}
+    if out.get("state") not in ("completed", "failed", "blocked", "cancelled"):
+        typer.echo(f"cancel requested: run {run_id} is still {out.get('state')} ({out.get('job_state') or ''})")
+        raise typer.Exit(1)
+    typer.echo(f"run {run_id}: {out.get('state')}" + (f" (slurm job {out['job_id']})" if out.get("job_id") else ""))
+    if st.get("status") and st.get("reason"):
+        protocol.status(str(st["status"]), str(st["reason"]), run_id, str(st.get("lane") or "") or None)
 
 
 @app.command()

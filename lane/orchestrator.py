@@ -5,9 +5,12 @@ exit, `artifacts/train_status.<lane>.json` and the final `[tts-prod]` line):
 
 1. settings: flags > environment (TRAIN_BACKEND, TRAIN_LANE, AUDIO_PATH, ...) > config file > defaults,
    the config file checked against configs/schemas/lane_config.schema.json, the lane in
-   configs/lanes/ (aliases resolved), the profile loads                     -> config_invalid, unknown_lane
+   configs/lanes/ (aliases resolved), the profile loads and every setting a
+   stage reads later is valid (training choices, NeMo knobs, eval settings) -> config_invalid, unknown_lane
 2. backend is local | local_docker | managed_job                             -> unknown_backend
-3. managed_job is a stub                                                    -> managed_job_not_implemented
+3. managed_job without `managed_job.engine` is the seed's stub            -> managed_job_not_implemented
+   (with `engine: slurm` the run becomes a Slurm job: lane/backends/slurm_job.py); --detach
+   needs managed_job                                                       -> config_invalid
 4. (the lane's stages include at least one asked for)                        -> config_invalid
 5. the ESPnet fallback is declared but not built                             -> espnet_runtime_unavailable
 6. head: --expected-head vs `git rev-parse HEAD`, clean tree when required  -> deterministic_head_mismatch
@@ -46,9 +49,11 @@ def _guess_lane(flags: Mapping[str, Any], env: Mapping[str, str]) -> str:
     return str(flags.get("lane") or env.get("TRAIN_LANE") or DEFAULT_LANE)
 
 
-def preflight(settings: Any, root: Path, config_path: Path | None, log: Any) -> LaneSpec:
+def preflight(settings: Any, root: Path, config_path: Path | None, log: Any, *, detach: bool = False,
+              env: Mapping[str, str] | None = None) -> LaneSpec:
     """Steps 2-7 above for resolved settings; returns the LaneSpec. Raises LaneError."""
     from .backends import BACKEND_NAMES
+    from .backends.managed import check_engine
     from .stages.checks import CheckContext, raise_first_finding, run_checks
 
     ctx = CheckContext(root=root, lane=settings.lane, profile=settings.profile, audio=settings.audio,
@@ -62,8 +67,10 @@ def preflight(settings: Any, root: Path, config_path: Path | None, log: Any) -> 
         raise LaneError("unknown_backend",
                         f"{settings.backend!r} is not a backend; use one of {', '.join(BACKEND_NAMES)}")
     if settings.backend == "managed_job":
-        raise LaneError("managed_job_not_implemented",
-                        "the managed backend is a stub; use --backend local or local_docker")
+        log.say(f"managed_job: engine {check_engine(root, config_path, env)}")
+    elif detach:
+        raise LaneError("config_invalid", f"--detach submits the run to a scheduler: it needs --backend managed_job, "
+                        f"not {settings.backend}")
     if spec.runtime == "espnet":
         raise LaneError("espnet_runtime_unavailable", f"lane {settings.lane} needs the ESPnet runtime, which is not built yet")
     stages = [s for s in settings.stages if s in spec.stages]
@@ -116,8 +123,9 @@ def fail_early(root: Path, lane: str, err: LaneError, *, run_id: str | None, bac
 
 def run_from_cli(flags: Mapping[str, Any], config_path: str | os.PathLike[str] | None = None,
                  root: str | os.PathLike[str] = ".", resume: str | None = None,
-                 env: Mapping[str, str] | None = None) -> int:
-    """`lane run`: resolve settings, check everything cheap, hand over to the backend. Returns the exit code."""
+                 env: Mapping[str, str] | None = None, detach: bool = False) -> int:
+    """`lane run`: resolve settings, check everything cheap, hand over to the backend (`detach`: return
+    once a managed job is submitted). Returns the exit code."""
     from .backends import RunContext, get_backend
     from .core.config import resolve_settings
     from .core.stage import new_run_id
@@ -138,10 +146,10 @@ def run_from_cli(flags: Mapping[str, Any], config_path: str | os.PathLike[str] |
             lane_name, backend, profile = settings.lane, settings.backend, settings.profile
             log.say("settings: " + " ".join(f"{k}={v}({settings.sources.get(k, '?')})"
                                             for k, v in settings.as_dict().items()))
-            spec = preflight(settings, rootp, cfg, log)
+            spec = preflight(settings, rootp, cfg, log, detach=detach, env=env)
             runner = get_backend(settings.backend)
             ctx = RunContext(settings=settings, root=rootp, run_id=run_id, resume=resume is not None,
-                             lane=spec, log=log, config_path=cfg, env=dict(env))
+                             lane=spec, log=log, config_path=cfg, env=dict(env), detach=detach)
             log.say(f"lane {settings.lane} -> {spec.id} ({spec.status}, runtime {spec.runtime}); "
                     f"backend {settings.backend}; stages {','.join(settings.stages)}")
             return runner(ctx)

@@ -21,6 +21,24 @@ def fixture_nb(name: str) -> Path:
     return path
 
 
+def install_notebooks(root: Path, notebooks: Mapping[str, str], code: Mapping[str, str] | None = None) -> Path:
+    """Make fixture notebooks the workspace's own (root/notebooks/<stage>.ipynb, which the runner
+    prefers to the packaged ones), so a real `lane run` (CLI, job API, Slurm job) runs them.
+    `code[stage]` is a cell inserted right after the parameters cell (after papermill's injected
+    values too): e.g. "sleep_s = 600" for the `sleeps` fixture."""
+    import json
+
+    (root / "notebooks").mkdir(parents=True, exist_ok=True)
+    for stage, name in notebooks.items():
+        nb = json.loads(fixture_nb(name).read_text(encoding="utf-8"))
+        if code and stage in code:
+            at = next(i for i, c in enumerate(nb["cells"]) if "parameters" in c.get("metadata", {}).get("tags", []))
+            nb["cells"].insert(at + 1, {"cell_type": "code", "id": f"{name}-inserted", "metadata": {},
+                                        "execution_count": None, "outputs": [], "source": code[stage]})
+        (root / "notebooks" / f"{stage}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    return root
+
+
 def make_workspace(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REPO / "configs", path / "configs", dirs_exist_ok=True)

@@ -2,7 +2,9 @@
 
 - `local` (default): the runner in this Python environment (CI, Jupyter, Colab).
 - `local_docker`: the runner inside the GPU container built from docker/.
-- `managed_job`: a stub that blocks with `managed_job_not_implemented` (exit 2), as the seed fixes.
+- `managed_job`: a job on a cluster scheduler. Without `managed_job.engine` in the config it is the
+  seed's stub (`managed_job_not_implemented`, exit 2); with `engine: slurm` the run is a Slurm batch
+  job (slurm.py: the rules and the client; slurm_job.py: submit, follow, settle, cancel).
 
 Each backend is a function `run(ctx: RunContext) -> int` returning the process exit code; it prints
 the final `[tts-prod]` line itself (or lets the runner print it).

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..core.config import ENV_VARS, Settings
 from ..core.reasons import LaneError
-from .base import RunContext
+from .base import RunContext, inner_args
 
 IMAGE_REPO = "voice-lane"
 DOCKERFILE = "docker/Dockerfile"
@@ -92,26 +92,6 @@ def _within(path: Path, base: Path) -> bool:
         return True
     except ValueError:
         return False
-
-
-def inner_args(settings: Settings, root: Path, resume: bool, run_id: str) -> list[str]:
-    """`lane run ...` arguments for the runner inside: every resolved setting as a flag (so the
-    precedence decided outside holds inside), backend forced to local."""
-    args = ["run", "--backend", "local", "--root", str(root), "--lane", settings.lane,
-            "--profile", settings.profile, "--input-format", settings.input_format,
-            "--voice-profile-id", settings.voice_profile_id, "--weights-manifest", settings.weights_manifest,
-            "--stages", ",".join(settings.stages), "--cell-timeout-s", str(settings.cell_timeout_s)]
-    if settings.audio:
-        args += ["--audio", settings.audio]
-    if settings.transcript:
-        args += ["--transcript", settings.transcript]
-    if settings.expected_head:
-        args += ["--expected-head", settings.expected_head]
-    if settings.allow_from_scratch:
-        args.append("--allow-from-scratch")
-    if resume:
-        args += ["--resume", run_id]
-    return args
 
 
 def run_command(tag: str, settings: Settings, root: Path, repo: Path, run_id: str, *, resume: bool = False,

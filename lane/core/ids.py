@@ -7,6 +7,9 @@ pass here before any file is written:
   look-alike such as a fullwidth solidus or a Cyrillic letter);
 - and the path it names, resolved (symlinks followed), must stay inside its root.
 
+Paths in a job request (audio, transcript, consent: lane/jobs.py) go through `within` against the
+configured data root ("data path").
+
 A bad run or job id is `run_not_found` (nothing by that name can exist), a bad lane `unknown_lane`,
 anything else `config_invalid`.
 """
@@ -20,7 +23,7 @@ from typing import Literal
 
 from .reasons import LaneError
 
-IdKind = Literal["run id", "voice profile id", "lane", "profile", "stage", "job id"]
+IdKind = Literal["run id", "voice profile id", "lane", "profile", "stage", "job id", "data path"]
 PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 

@@ -90,6 +90,19 @@ def make_entry(*, run_id: str, stage: str, lane: str | None, result: Mapping[str
     }
 
 
+def action_entry(*, run_id: str, action: str, lane: str | None, status: str, reason: str, summary: str,
+                 commit_sha: str, artifacts: Sequence[Mapping[str, str]] = (), **extra: Any) -> dict[str, Any]:
+    """An entry for something done to a run rather than a stage of it (a job submitted to a scheduler,
+    a job that ended or was cancelled): no checks and no certificate; its artifacts' hashes are still
+    verified. `extra` adds fields (e.g. `job`: engine, job id, script hash)."""
+    arts = [{"kind": a["kind"], "path": a["path"], "sha256": a["sha256"]} for a in artifacts]
+    return {"schema": ENTRY_SCHEMA, "ts": now_iso(), "stage_id": action, "lane": lane,
+            "files_changed": sorted({a["path"] for a in arts}), "artifacts": arts, "behavior_delta": summary,
+            "checks_run": [], "verdict": None, "firstFail": None, "certificateHash": None, "integrityOk": True,
+            "traceId": f"lane:{uuid.uuid4()}", "runId": run_id, "commit_sha": commit_sha, "status": status,
+            "reason": reason, **extra}
+
+
 def _payload(entry: Mapping[str, Any]) -> bytes:
     """What an entry's signature covers: the entry without its signature, as canonical JSON."""
     return canonical_json({k: v for k, v in entry.items() if k != "signature"}).encode("utf-8")

@@ -5,7 +5,7 @@ Exit codes group codes by who has to act:
 
 ====  ===========================================================================
 0     success (`ok`)
-2     blocked: an operator decision or environment is missing (seed: managed job)
+2     blocked: an operator decision or environment is missing (seed: managed job without an engine)
 3     bad input: audio, transcript, dataset or manifest the operator supplied
 4     runtime failure: a stage, kernel, container or export broke
 5     gate: the run finished but a quality, integrity or policy check said no
@@ -13,6 +13,8 @@ Exit codes group codes by who has to act:
 
 Codes with ``scope="clip"`` reject a single clip during data preparation; they appear in the dataset
 manifest, never as a run's final reason, but they are listed here so there is one table of reasons.
+Codes with ``scope="request"`` answer a request to `lane serve` (HTTP or Wyoming): the `error` of its JSON
+error body; their exit code only groups them like the others.
 
 This module must stay import-light: `lane --help` and `lane reasons` load it.
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Scope = Literal["run", "clip"]
+Scope = Literal["run", "clip", "request"]
 FailStatus = Literal["blocked", "failed"]
 
 EXIT_OK = 0
@@ -57,8 +59,9 @@ _ALL: list[Reason] = [
        "inspect artifacts/voice_train_prod.orchestrator.log and fix the dependency pin or start the engine", EXIT_RUNTIME, seed=True),
     _r("docker_run_failed", "the runner inside the container returned non-zero",
        "inspect the log tail and artifacts/train_status.<lane>.json", EXIT_RUNTIME, seed=True),
-    _r("managed_job_not_implemented", "the managed backend is intentionally stubbed",
-       "use the local_docker (or local) backend for now", EXIT_BLOCKED, seed=True),
+    _r("managed_job_not_implemented", "the managed backend has no engine configured (the seed's stub)",
+       "set managed_job.engine: slurm in configs/lane.yaml (docs/slurm.md), or use the local_docker (or local) backend",
+       EXIT_BLOCKED, seed=True),
     _r("nemo_runtime_unavailable", "NeMo (nemo_toolkit[tts]) cannot be imported in the stage's Python",
        "install the nemo extra (bash scripts/setup.sh) or run with --backend local_docker", EXIT_BLOCKED, seed=True),
     # --- runner and gates -----------------------------------------------------------------------
@@ -162,6 +165,43 @@ _ALL: list[Reason] = [
     _r("bundle_not_promoted", "the bundle is not a live, GO, hash-verified voice", "promote a GO run (`lane promote RUN_ID`), "
        "or pass --allow-unpromoted for development", EXIT_GATE),
     _r("rollback_unavailable", "the voice has no earlier live bundle to go back to", "promote a GO run instead", EXIT_INPUT),
+    # --- lane serve: the answer to one request (its HTTP status: lane/serve/errors.py) ---------------
+    _r("request_invalid", "the request is malformed: bad JSON, a missing or wrong field, an invalid header (such as "
+       "a negative Content-Length), an unsupported format", "fix the request; the detail names what is wrong",
+       EXIT_INPUT, "request"),
+    _r("request_too_large", "the request body or its text is over the server's limit",
+       "send less text per request (long texts stream sentence by sentence anyway)", EXIT_INPUT, "request"),
+    _r("unauthorized", "a training endpoint was called without the bearer token, or with a wrong one",
+       "send Authorization: Bearer <token> (the server's LANE_SERVE_TOKEN or serve.token_file)", EXIT_BLOCKED, "request"),
+    _r("forbidden", "refused: a Host or Origin the server does not trust (DNS rebinding, a cross-site post), or a "
+       "training endpoint while no token is configured", "call from an allowed origin (serve.allowed_hosts, "
+       "serve.allowed_origins), or configure a token", EXIT_BLOCKED, "request"),
+    _r("not_found", "no such endpoint, voice or job", "GET /v1/models lists the voices being served", EXIT_INPUT, "request"),
+    _r("overloaded", "every synthesis slot is busy: the server answers 503 with Retry-After instead of queueing "
+       "without bound", "retry after Retry-After seconds, or raise serve.max_inflight", EXIT_RUNTIME, "request"),
+    _r("request_timeout", "synthesis ran past the per-request time limit", "send shorter text or raise "
+       "serve.request_timeout_s", EXIT_RUNTIME, "request"),
+    _r("internal_error", "the server failed in an unexpected way (a bug)", "read the server log", EXIT_RUNTIME, "request"),
+    # --- managed jobs (Slurm) and the job queue ---------------------------------------------------
+    _r("scheduler_unavailable", "the scheduler cannot be used: no sbatch on PATH, SLURM_CONF names a missing file, "
+       "or the controller (or MUNGE) does not answer in time",
+       "install the Slurm client, check SLURM_CONF and `scontrol ping`, then `lane run --backend managed_job --resume RUN_ID`",
+       EXIT_BLOCKED),
+    _r("shared_fs_unavailable", "the job could not read back the probe file the submitter wrote: the workspace is not on "
+       "a filesystem the compute node sees at the same path",
+       "put the workspace on a shared filesystem mounted at the same path on every node (docs/slurm.md)", EXIT_BLOCKED),
+    _r("job_rejected", "sbatch refused the job (unknown partition, account, QoS or GRES, or over a limit)",
+       "fix the managed_job section of configs/lane.yaml; the detail quotes sbatch", EXIT_INPUT),
+    _r("job_timeout", "the job reached its time limit (Slurm TIMEOUT or DEADLINE)",
+       "raise managed_job.time, then `lane run --backend managed_job --resume RUN_ID` continues after the last stage that passed",
+       EXIT_RUNTIME),
+    _r("job_oom", "the job went over its memory limit (OUT_OF_MEMORY, or killed for exceeding --mem)",
+       "raise managed_job.mem (or lower the batch size), then resume the run", EXIT_RUNTIME),
+    _r("job_cancelled", "the job was cancelled (lane cancel, the job API, scancel or an administrator)",
+       "resume it with `lane run --resume RUN_ID` if that was not intended", EXIT_RUNTIME),
+    _r("job_failed", "the job ended without the runner's final status (node failure after its one requeue, boot "
+       "failure, the job script failed, or the scheduler lost the job)",
+       "read runs/<run_id>/slurm/slurm-<job_id>.out, then resume the run", EXIT_RUNTIME),
 ]
 
 REASONS: dict[str, Reason] = {r.code: r for r in _ALL}

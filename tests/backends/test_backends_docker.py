@@ -107,7 +107,7 @@ def test_inner_args_reproduce_the_resolved_settings(tmp_path: Path) -> None:
     args = inner_args(s, tmp_path, resume=False, run_id="RID")
     group: Any = typer.main.get_command(app)
     ctx = group.commands["run"].make_context("run", args[1:])
-    flags = {k: v for k, v in ctx.params.items() if k not in ("resume", "config", "root")}
+    flags = {k: v for k, v in ctx.params.items() if k not in ("resume", "config", "root", "detach")}
     back = resolve_settings(flags, {}, None, tmp_path)
     assert back.as_dict() == s.as_dict()
     assert ctx.params["root"] == tmp_path
