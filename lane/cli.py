@@ -302,17 +302,29 @@ def lanes(root: RootOpt = Path(".")) -> None:
 
 @app.command()
 def serve(
-    bundle: Annotated[Path, typer.Argument(help="bundles/<voice_profile_id>/voice_bundle")],
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    bundles: Annotated[Path | None, typer.Argument(help="bundles/ (every live voice; default <root>/bundles), or one bundle dir")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default)")] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8080,
-    allow_unpromoted: Annotated[bool, typer.Option("--allow-unpromoted", help="Development only: serve a bundle that is not a live, GO voice")] = False,
+    allow_unpromoted: Annotated[bool, typer.Option("--allow-unpromoted", help="Development only: serve bundles that are not live, GO voices (hashes still checked; labelled in every response)")] = False,
+    wyoming: Annotated[str | None, typer.Option("--wyoming", help="Also serve Wyoming for Home Assistant, e.g. tcp://127.0.0.1:10200")] = None,
+    max_inflight: Annotated[int | None, typer.Option("--max-inflight", help="Synthesis requests admitted at once (more: 503 + Retry-After)")] = None,
+    workers: Annotated[int | None, typer.Option(help="Synthesis threads")] = None,
+    threads: Annotated[int | None, typer.Option(help="onnxruntime threads per synthesis")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Per-request time limit, seconds")] = None,
     root: RootOpt = Path("."),
 ) -> None:
-    """Serve a live, GO voice bundle over HTTP (POST /api/voice/speak) with onnxruntime, no NeMo needed."""
-    from .serve import serve as _serve
+    """Serve voices over HTTP (OpenAI-compatible /v1/audio/speech, /api/voice/speak, a try-a-voice page) and
+    optionally Wyoming, with onnxruntime only. Settings: flags > LANE_SERVE_TOKEN > the `serve` section of
+    configs/lane.yaml."""
+    from .serve.server import serve as _serve
+    from .serve.settings import load_settings, workspace_of
 
     try:
-        _serve(bundle, host=host, port=port, root=root, allow_unpromoted=allow_unpromoted)
+        ws = root if bundles is None or root != Path(".") else (workspace_of(bundles) or root)
+        settings = load_settings(ws, source=bundles.resolve() if bundles else None, host=host, port=port,
+                                 allow_unpromoted=allow_unpromoted, wyoming=wyoming, max_inflight=max_inflight,
+                                 workers=workers, threads=threads, request_timeout_s=timeout)
+        _serve(settings)
     except LaneError as err:
         _fail(err)
 

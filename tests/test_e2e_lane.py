@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import urllib.request
 import wave
 from io import BytesIO
@@ -107,19 +106,18 @@ def test_demo_bundle_validates_and_report_is_no_go_only_for_promotability(
 
 def test_served_bundle_speaks_wav_over_loopback(demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     from lane.core.reasons import LaneError
-    from lane.serve import make_server
+    from lane.serve import ServerThread, create_app, load_settings
 
     root, proc = demo_run
+    token = "e2e-token-0123456789abcdef"
+    cand = _candidate(root, proc)
     with pytest.raises(LaneError) as refused:  # the demo is NO-GO: never served as a voice ...
-        make_server(_candidate(root, proc), port=0, root=root)
+        create_app(load_settings(root, env={}, source=cand, port=0))
     assert refused.value.code == "bundle_not_promoted"
-    server = make_server(_candidate(root, proc), port=0, root=root, allow_unpromoted=True)  # ... unless asked to
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
+    settings = load_settings(root, env={"LANE_SERVE_TOKEN": token}, source=cand, port=0, allow_unpromoted=True)
+    with ServerThread(create_app(settings), settings) as base:  # ... unless asked to
         health = json.loads(urllib.request.urlopen(f"{base}/healthz", timeout=30).read())
-        assert health == {"status": "ok", "voice": "e2e_voice"}
+        assert health == {"status": "ok", "voice": "e2e_voice", "voices": ["e2e_voice"]}
         req = urllib.request.Request(f"{base}/api/voice/speak", data=json.dumps({"text": "Hello from the lane."}).encode(),
                                      headers={"Content-Type": "application/json"})
         resp = urllib.request.urlopen(req, timeout=120)
@@ -132,11 +130,10 @@ def test_served_bundle_speaks_wav_over_loopback(demo_run: tuple[Path, subprocess
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(bad, timeout=30)
         assert err.value.code == 400 and json.loads(err.value.read())["error"] == "empty_text"
-        status = json.loads(urllib.request.urlopen(f"{base}/api/train/status?lane=tts_prod_train_nemo", timeout=30).read())
+        status_req = urllib.request.Request(f"{base}/api/train/status?lane=tts_prod_train_nemo",
+                                            headers={"Authorization": f"Bearer {token}"})
+        status = json.loads(urllib.request.urlopen(status_req, timeout=30).read())
         assert status["status"] == "completed"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_tampering_with_the_shipped_bundle_is_caught(demo_run: tuple[Path, subprocess.CompletedProcess[str]],

@@ -97,7 +97,10 @@ def _mel_basis(audio: dict[str, Any]) -> np.ndarray:
 class OnnxVoice:
     """A voice bundle loaded for synthesis with onnxruntime."""
 
-    def __init__(self, bundle_dir: str | os.PathLike[str], *, threads: int | None = None) -> None:
+    def __init__(self, bundle_dir: str | os.PathLike[str], *, threads: int | None = None, spin: bool = True) -> None:
+        """`threads`: onnxruntime's intra-op threads (its default: one per core). `spin=False` lets idle
+        worker threads sleep instead of spinning: better when the cores are shared (a server's event
+        loop, other requests, other jobs; bench/results/rtf_levers_cpu.json)."""
         import onnxruntime as ort
 
         self.bundle_dir = Path(bundle_dir)
@@ -115,6 +118,9 @@ class OnnxVoice:
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        if not spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
         try:
             self._fp = ort.InferenceSession(str(self.bundle_dir / spec.get("onnx", "fastpitch.onnx")), opts,

@@ -76,6 +76,24 @@ def hifigan_config(settings: dict[str, Any], root: Path, sample_rate: int, train
     return resolved.model
 
 
+GENERATOR_ARCH = ("upsample_rates", "upsample_kernel_sizes", "upsample_initial_channel", "resblock",
+                  "resblock_kernel_sizes", "resblock_dilation_sizes")
+
+
+def generator_differences(base_cfg: Any, cfg: Any) -> list[str]:
+    """The generator architecture keys in which a base model's config and the profile's differ ([] when
+    a base config has no resolvable generator section: restoring its weights then decides)."""
+    from omegaconf import OmegaConf
+
+    try:
+        base_gen, want = (OmegaConf.to_container(c.generator, resolve=True) for c in (base_cfg, cfg))
+    except Exception:
+        return []
+    if not isinstance(base_gen, dict) or not isinstance(want, dict):
+        return []
+    return [k for k in GENERATOR_ARCH if k in base_gen and str(base_gen[k]) != str(want.get(k))]
+
+
 def _from_base(tts: Any, path: str, cfg: Any, fp_cfg: Any, trainer: Any) -> Any:
     """HiFi-GAN restored from a base .nemo, with this run's data, optimiser and steps."""
     from omegaconf import OmegaConf, open_dict
@@ -89,6 +107,11 @@ def _from_base(tts: Any, path: str, cfg: Any, fp_cfg: Any, trainer: Any) -> Any:
         raise LaneError("base_checkpoint_incompatible",
                         f"{path}: HiFi-GAN expects {merged.preprocessor.nfilt} mel bands, FastPitch makes "
                         f"{fp_cfg.n_mel_channels}")
+    differs = generator_differences(merged, cfg)
+    if differs:  # e.g. the profile picked configs/nemo/hifigan_v2.yaml and the base is a v1 generator
+        raise LaneError("base_checkpoint_incompatible",
+                        f"{path}: its generator differs from the profile's HiFi-GAN config in {differs}; "
+                        "train that generator with init: scratch, or pick the config the base was trained with")
     with open_dict(merged):
         for key in ("train_ds", "validation_ds", "optim", "max_steps"):
             merged[key] = cfg[key]

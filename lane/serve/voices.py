@@ -1,0 +1,182 @@
+"""The voices a server speaks with: every live bundle (bundles/<id>/voice_bundle) that lane.promotion's
+`servable` accepts (promoted, validated, signed GO provenance, hashes verified), loaded once with
+onnxruntime (lane.bundle.voice.OnnxVoice) and cached by the bundle's real path and a fingerprint of
+its files (size, mtime, inode of each).
+
+`refresh()` looks again (the server calls it every `rescan_s` seconds, and at once when a request
+names a voice it does not know): a newly promoted voice appears, a rolled-back one switches to its
+earlier candidate, and a bundle whose files changed is verified again before it speaks. What is not
+servable is kept out with its reasons (`refused`), never half-served. With `allow_unpromoted` only the
+hashes are checked (development), and the source may be one bundle directory, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..bundle.store import LIVE
+from ..core.ids import check_id, within
+from ..core.reasons import LaneError
+from .settings import ServeSettings
+
+MIN_LOOK_S = 1.0
+SUMMARY_KEYS = ("bundle_version", "voice_profile_id", "sample_rate", "models", "tokenizer", "run_id", "validation")
+
+
+@dataclass
+class Voice:
+    id: str
+    path: Path  # the bundle's real directory (a candidate, when live)
+    manifest: dict[str, Any]
+    engine: Any  # lane.bundle.voice.OnnxVoice
+    fingerprint: tuple[Any, ...]
+    unpromoted: bool = False
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.manifest["sample_rate"])
+
+    @property
+    def run_id(self) -> str | None:
+        rid = self.manifest.get("run_id")
+        return str(rid) if rid else None
+
+    def summary(self) -> dict[str, Any]:
+        return {**{k: self.manifest.get(k) for k in SUMMARY_KEYS}, "id": self.id, "unpromoted": self.unpromoted}
+
+
+def fingerprint(path: Path) -> tuple[Any, ...]:
+    """The bundle's real path and (name, size, mtime, inode) of every file: changes when the live link
+    moves or a file is replaced or edited."""
+    real = path.resolve()
+    rows = []
+    for p in sorted(real.rglob("*")):
+        if p.is_file():
+            st = p.stat()
+            rows.append((p.relative_to(real).as_posix(), st.st_size, st.st_mtime_ns, st.st_ino))
+    return (str(real), tuple(rows))
+
+
+def discover(settings: ServeSettings) -> tuple[list[tuple[str, Path]], dict[str, str]]:
+    """(voice id, bundle path) for every bundle the source holds, and what was skipped with why: one
+    bundle directory (it has manifest.json), or a bundles directory with <id>/voice_bundle links."""
+    from ..bundle.voice import read_manifest
+
+    src = settings.bundles
+    if (src / "manifest.json").is_file():
+        manifest = read_manifest(src)
+        name = manifest.get("voice_profile_id") or (src.parent.name if src.name == LIVE else src.name)
+        return [(check_id("voice profile id", name), src)], {}
+    found, skipped = [], {}
+    for d in sorted(src.iterdir()) if src.is_dir() else []:
+        if not (d / LIVE).exists():
+            continue
+        try:
+            vid = check_id("voice profile id", d.name)
+            found.append((vid, within(src, vid, LIVE, kind="voice profile id")))
+        except LaneError as err:
+            skipped[d.name] = err.detail
+    return found, skipped
+
+
+Loader = Callable[[Path, ServeSettings], Any]
+
+
+WARM_UP = "Hello."
+
+
+def load_engine(path: Path, settings: ServeSettings) -> Any:
+    """OnnxVoice over the bundle, warmed up by one short synthesis (the first run of a session, and
+    librosa's first Griffin-Lim, cost seconds that no request should pay)."""
+    from ..bundle.voice import OnnxVoice
+
+    engine = OnnxVoice(path, threads=settings.threads, spin=False)
+    engine.synthesize(WARM_UP)
+    return engine
+
+
+class Registry:
+    """The live voices, refreshed in place; readers get a consistent snapshot (dicts are replaced, never
+    mutated)."""
+
+    def __init__(self, settings: ServeSettings, loader: Loader = load_engine) -> None:
+        self.settings = settings
+        self.loader = loader
+        self.voices: dict[str, Voice] = {}
+        self.refused: dict[str, str] = {}
+        self.scanned_at = 0.0
+        self._lock = threading.Lock()
+
+    def _admit(self, vid: str, path: Path, old: Voice | None) -> Voice:
+        """The voice at `path` ready to speak, or LaneError with why not."""
+        from ..bundle.voice import read_manifest
+        from ..promotion import servable
+
+        fp = fingerprint(path)
+        if old is not None and old.fingerprint == fp:
+            return old
+        problems = servable(path, self.settings.root, allow_unpromoted=self.settings.allow_unpromoted)
+        if problems:
+            code = "bundle_invalid" if problems[0].startswith("hashes:") else "bundle_not_promoted"
+            raise LaneError(code, "; ".join(problems[:3]))
+        real = path.resolve()
+        return Voice(vid, real, read_manifest(real), self.loader(real, self.settings), fp,
+                     unpromoted=self.settings.allow_unpromoted)
+
+    def refresh(self) -> dict[str, Voice]:
+        """Look at the source again; returns the voices now live."""
+        with self._lock:
+            found, refused = discover(self.settings)
+            voices: dict[str, Voice] = {}
+            for vid, path in found:
+                try:
+                    voices[vid] = self._admit(vid, path, self.voices.get(vid))
+                except LaneError as err:
+                    refused[vid] = f"{err.code}: {err.detail}"
+                except Exception as exc:  # a broken bundle must not take the others down
+                    refused[vid] = f"synthesis_failed: {type(exc).__name__}: {exc}"
+            self.voices, self.refused, self.scanned_at = voices, refused, time.monotonic()
+            return voices
+
+    def stale(self) -> bool:
+        return time.monotonic() - self.scanned_at >= self.settings.rescan_s
+
+    def should_look_again(self, names: list[str | None]) -> bool:
+        """A request named a voice not served now, and the last look is over a second old (a voice
+        promoted a moment ago is then served at once; a flood of unknown names costs one look a second)."""
+        unknown = any(n and n not in self.voices for n in names)
+        return unknown and time.monotonic() - self.scanned_at >= MIN_LOOK_S
+
+    def default_id(self) -> str | None:
+        voices = self.voices
+        return next(iter(voices)) if voices else None
+
+    def get(self, voice_id: str | None) -> Voice:
+        """The voice `voice_id` (None: the only or first one); not_found, or bundle_not_promoted with
+        the reasons when it exists but may not speak."""
+        voices = self.voices
+        if voice_id is None:
+            if not voices:
+                raise LaneError("not_found", "no live voice is being served" + self._why())
+            return next(iter(voices.values()))
+        if voice_id in voices:
+            return voices[voice_id]
+        if voice_id in self.refused:
+            code, _, detail = self.refused[voice_id].partition(": ")
+            raise LaneError(code if code in ("bundle_not_promoted", "bundle_invalid") else "bundle_not_promoted",
+                            f"voice {voice_id!r} is not served: {detail}")
+        raise LaneError("not_found", f"no voice {voice_id!r}; served: {', '.join(voices) or 'none'}")
+
+    def _why(self) -> str:
+        return "" if not self.refused else " (refused: " + "; ".join(f"{k}: {v}" for k, v in self.refused.items()) + ")"
+
+
+def source_label(settings: ServeSettings) -> str:
+    return os.fspath(settings.bundles)

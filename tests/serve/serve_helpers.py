@@ -1,0 +1,52 @@
+"""Helpers of the serve tests (imported by name: a module called `conftest` is ambiguous across test
+folders): a real tiny voice made live the way a GO run is, a passed validation record, a signed
+provenance statement with its verdict, and the atomic live switch; settings for a test server."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+TOKEN = "test-token-0123456789abcdef"
+
+
+def add_candidate(root: Path, src: Path, voice: str, run_id: str) -> Path:
+    """A copy of bundle `src` as bundles/<voice>/candidates/<run_id>, validated (not yet GO)."""
+    import json
+
+    from lane.bundle import write_validation
+
+    cand = root / "bundles" / voice / "candidates" / run_id
+    shutil.copytree(src, cand, ignore=shutil.ignore_patterns("validation.json", "provenance.dsse.json"))
+    manifest = json.loads((cand / "manifest.json").read_text())
+    manifest.update(voice_profile_id=voice, run_id=run_id, validation=None)
+    (cand / "manifest.json").write_text(json.dumps(manifest))
+    write_validation(cand, {"ok": True, "run_id": run_id, "first_fail": None})
+    return cand
+
+
+def seal(root: Path, cand: Path, verdict: str) -> None:
+    """What the end of a run writes into its candidate: the signed provenance with its verdict."""
+    from lane.bundle import provenance
+    from lane.core.signing import load_signer
+
+    provenance.write(cand, {"run_id": cand.name, "voice_profile_id": cand.parent.parent.name, "verdict": verdict,
+                            "reasons": [] if verdict == "GO" else ["gate_failed"]}, load_signer(root))
+
+
+def make_live(root: Path, src: Path, voice: str, run_id: str) -> Path:
+    """A GO candidate of `src`, switched live (what `lane promote` ends with)."""
+    from lane.bundle import store
+    from lane.core.stage import now_iso
+
+    cand = add_candidate(root, src, voice, run_id)
+    seal(root, cand, "GO")
+    store.switch(root, voice, run_id, why="promote", at=now_iso())
+    return store.live_path(root, voice)
+
+
+def settings_for(root: Path, **kw: Any) -> Any:
+    from lane.serve import load_settings
+
+    return load_settings(root, env={}, port=0, rescan_s=kw.pop("rescan_s", 3600.0), **kw)
