@@ -16,6 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = {"d_model": 32, "n_layer_enc": 1, "n_layer_dec": 1, "d_head": 16, "d_inner": 64,
               "predictor_filter": 32, "batch_size": 4, "warmup_steps": 10, "lr": 1.0e-3}
 TRAIN_STEPS = 4
+# a tiny HiFi-GAN generator (NeMo's discriminators stay full size: every CPU step is expensive)
+TINY_HIFIGAN = {"batch_size": 2, "n_segments": 4096, "upsample_initial_channel": 16,
+                "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3, 5]]}
 
 
 def tiny_profile(steps: int = TRAIN_STEPS, *, init: str = "scratch", promotable: bool = False,
@@ -26,7 +29,7 @@ def tiny_profile(steps: int = TRAIN_STEPS, *, init: str = "scratch", promotable:
     prof = copy.deepcopy(load_profile("demo", REPO))
     prof["promotable"] = promotable
     prof["train"].update({"checkpoint_every": 2, "stats_every": 1, "min_epoch_steps": 4, **train})
-    prof["train"]["fastpitch"].update({"init": init, "max_steps": steps, "model": dict(TINY_MODEL)})
+    prof["train"]["fastpitch"].update({"init": init, "base": None, "max_steps": steps, "model": dict(TINY_MODEL)})
     prof["train"]["vocoder"] = {"type": "griffin_lim", "griffin_lim": {"n_iter": 8, "power": 1.2}}
     return prof
 

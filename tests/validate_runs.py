@@ -35,9 +35,10 @@ def espeak_clips(tmp_path_factory) -> dict[str, list[Path]]:
 def demo_workspace(tmp_path_factory) -> Path:
     """A workspace with a demo-profile voice bundle in it, made the way the lane makes one: a tiny
     espeak-ng dataset in the data stage's layout (lane.nemo.tinydata), `train_voice` with the demo
-    profile (FastPitch from scratch + Griffin-Lim; only max_steps is lowered, to 100, to fit the test
-    budget), then `build_bundle`. Also an impostor clip (espeak en-us+f3) at data/eval/impostor.flac.
-    Built once per session (about 2 minutes on 2 cores)."""
+    profile (FastPitch fine-tuned from the shipped base listed in the example weights manifest, then
+    Griffin-Lim; only max_steps is lowered, to 60, to fit the test budget), then `build_bundle`. Also an
+    impostor clip (espeak en-us+f3) at data/eval/impostor.flac. Built once per session (about 2 minutes
+    on 2 cores)."""
     import shutil
 
     from lane.bundle import build_bundle
@@ -51,10 +52,11 @@ def demo_workspace(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("validate_ws")
     for name in ("configs", "notebooks"):
         shutil.copytree(repo / name, root / name)
-    prof = deep_merge(load_profile("demo", root), {"train": {"fastpitch": {"max_steps": 100}}})
+    prof = deep_merge(load_profile("demo", root), {"train": {"fastpitch": {"max_steps": 60}}})
     st = StageRun.open("train", root=root, run_id="demo-run")
     ds = make_tiny_dataset(st.stage_dir / "data", n=12, n_val=3)
-    train_voice(st, prof, ds, out_dir=st.stage_dir, weights_manifest=None, allow_from_scratch=True, resume=False)
+    train_voice(st, prof, ds, out_dir=st.stage_dir, weights_manifest=str(root / "configs/voice/weights-manifest.example.json"),
+                allow_from_scratch=False, resume=False)
     st.finish()
     ex = StageRun.open("export", root=root, run_id="demo-run")
     build_bundle(ex, prof, run_dir=ex.run_dir, root=root, voice_profile_id="demo_voice")

@@ -69,6 +69,9 @@ def settings_problems(profile: dict[str, Any], root: Path) -> list[str]:
                ("train.vocoder.type", voc.get("type"), ("griffin_lim", "hifigan")),
                ("train.vocoder.hifigan.init", (voc.get("hifigan") or {}).get("init", "base"), ("base", "scratch")))
     out += [f"{name} must be one of {', '.join(ok)}, not {value!r}" for name, value, ok in choices if value not in ok]
+    for name, sec in (("train.fastpitch.base", fp), ("train.vocoder.hifigan.base", voc.get("hifigan") or {})):
+        if sec.get("base") is not None and not isinstance(sec.get("base"), str):
+            out.append(f"{name} names a weights-manifest entry id, not {sec.get('base')!r}")
     if not isinstance(fp.get("max_steps"), int) or fp["max_steps"] < 1:
         out.append(f"train.fastpitch.max_steps must be a positive integer, not {fp.get('max_steps')!r}")
     parts = [("train.fastpitch", fp.get("config"), fp.get("model"))]

@@ -42,14 +42,22 @@ class TrainResult:
         return asdict(self)
 
 
-def resolve_base(weights_manifest: str | None, root: Path, role: str) -> dict[str, Any] | None:
-    """The usable base weight entry for `role` as {role, id, path, sha256, license, ...}; None when the
-    manifest has none. An entry that is present but unusable (licence, hash, missing file) raises its code."""
+def resolve_base(weights_manifest: str | None, root: Path, role: str,
+                 base_id: str | None = None) -> dict[str, Any] | None:
+    """The usable base weight entry for `role` (the entry `base_id` when the profile names one, else the
+    manifest's first usable one) as {role, id, path, sha256, license, ...}; None when there is none. An
+    entry that is present but unusable (licence, hash, missing file) raises its code."""
     if not weights_manifest:
         return None
     from ..core.weights import resolve_weight
 
     entries = resolve_weight(weights_manifest, root, role)
+    if base_id is not None:
+        named = [e for e in entries if e.id == base_id]
+        if not named:
+            raise LaneError("base_weights_missing", f"the profile names {role} weights {base_id!r}, which the weights "
+                            f"manifest does not list (it lists {[e.id for e in entries] or 'none'} for {role})")
+        entries = named
     for e in entries:
         if e.usable and e.path is not None:
             return {"role": role, "id": e.id, "path": str(e.path), "sha256": e.actual_sha256 or e.sha256,
@@ -99,17 +107,19 @@ def _finished_earlier(outputs_path: Path) -> TrainResult | None:
     return TrainResult(**{k: prev[k] for k in TrainResult.__dataclass_fields__ if k in prev})
 
 
-def _base_or_scratch(role: str, init: str, weights_manifest: str | None, root: Path,
+def _base_or_scratch(role: str, section: dict[str, Any], weights_manifest: str | None, root: Path,
                      allow_from_scratch: bool) -> dict[str, Any] | None:
-    """The base entry for `role` when the profile fine-tunes (init: base); None means from scratch,
-    which needs --allow-from-scratch (base_weights_missing otherwise)."""
-    if init != "base":
+    """The base entry for `role` when the profile section fine-tunes (init: base, optionally `base:` an
+    entry id); None means from scratch, which needs --allow-from-scratch (base_weights_missing otherwise)."""
+    if str(section.get("init", "base")) != "base":
         return None
-    base = resolve_base(weights_manifest, root, role)
+    base_id = section.get("base")
+    base = resolve_base(weights_manifest, root, role, str(base_id) if base_id else None)
     if base is None and not allow_from_scratch:
         model = "FastPitch" if role == "base_spectrogram" else "HiFi-GAN"
+        which = f"weights {base_id!r}" if base_id else f"{role} weights"
         raise LaneError("base_weights_missing",
-                        f"the profile fine-tunes {model} from {role} weights, and the weights manifest has none "
+                        f"the profile fine-tunes {model} from {which}, and the weights manifest has no usable one "
                         "(pass --allow-from-scratch to train from scratch, not promotable)")
     if base is None:
         print(f"no {role} weights: training from scratch (not promotable)", flush=True)
@@ -127,8 +137,8 @@ def _train_vocoder(st: StageRun, settings: dict[str, Any], model: Any, cfg: Any,
         raise LaneError("config_invalid", f"train.vocoder.type must be griffin_lim or hifigan, not {voc['type']!r}")
     from .hifigan import train_hifigan
 
-    init = str((voc.get("hifigan") or {}).get("init", "base"))
-    base = _base_or_scratch("base_vocoder", init, weights_manifest, Path(st.root), allow_from_scratch)
+    base = _base_or_scratch("base_vocoder", dict(voc.get("hifigan") or {}), weights_manifest, Path(st.root),
+                            allow_from_scratch)
     path = train_hifigan(st, settings, model, cfg, ds, out_dir=out_dir, base=base, resume=resume)
     return str(path), {}, base
 
@@ -170,7 +180,7 @@ def train_voice(st: StageRun, profile: dict[str, Any], ds: Any, *, out_dir: Path
     from .tokenizer import describe_tokenizer
 
     init = settings["fastpitch"]["init"]
-    base_fp = _base_or_scratch("base_spectrogram", init, weights_manifest, root, allow_from_scratch)
+    base_fp = _base_or_scratch("base_spectrogram", settings["fastpitch"], weights_manifest, root, allow_from_scratch)
     promotable = bool(profile.get("promotable", True)) and (base_fp is not None or init != "base")
     if init == "scratch":
         promotable = promotable and bool(settings.get("promotable_from_scratch", False))

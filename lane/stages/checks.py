@@ -247,20 +247,43 @@ def check_weights(ctx: CheckContext) -> list[Finding]:
         out.append(Finding("weights_license_commercial", False, "manifest has no entries to check",
                            LaneError("weights_manifest_invalid", "manifest has no entries")))
     ctx.stats.update(weights_entries=len(report.entries), weights_verified=n_ok, weights_absent_optional=n_abs)
-    out.append(_base_weights(ctx, {e.role for e in report.entries if e.state == "ok"}))
+    out.append(_base_weights(ctx, list(report.entries)))
     return out
 
 
-def _base_weights(ctx: CheckContext, usable_roles: set[str]) -> Finding:
-    needs_base = bool(ctx.prof.get("promotable", False)) and not ctx.allow_from_scratch
-    missing = [r for r in ("base_spectrogram", "base_vocoder") if r not in usable_roles]
-    if needs_base and missing:
-        msg = f"profile {ctx.profile} fine-tunes from base weights; no usable entry for {missing}"
-        return Finding("base_weights", False, msg, LaneError("base_weights_missing", msg))
-    if needs_base:
-        return Finding("base_weights", True, "base_spectrogram and base_vocoder verified")
-    why = "--allow-from-scratch" if ctx.allow_from_scratch else f"profile {ctx.profile} trains from scratch"
-    return Finding("base_weights", True, f"not required ({why})")
+def wanted_bases(prof: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """(role, entry id or None for "the first usable one") for each model the profile fine-tunes."""
+    from ..nemo.fastpitch import train_settings
+
+    t = train_settings(prof)
+    out: list[tuple[str, str | None]] = []
+    if t["fastpitch"].get("init") == "base":
+        out.append(("base_spectrogram", t["fastpitch"].get("base")))
+    hifi = t["vocoder"].get("hifigan") or {}
+    if t["vocoder"].get("type") == "hifigan" and hifi.get("init", "base") == "base":
+        out.append(("base_vocoder", hifi.get("base")))
+    return out
+
+
+def _base_weights(ctx: CheckContext, entries: list[Any]) -> Finding:
+    """The base weights the profile fine-tunes from are listed and verified (base_weights_missing
+    otherwise, unless --allow-from-scratch): the same choice the train stage makes, made up front."""
+    wanted = wanted_bases(ctx.prof)
+    if not wanted:
+        return Finding("base_weights", True, f"not required: profile {ctx.profile} trains from scratch")
+    found, missing = [], []
+    for role, base_id in wanted:
+        ok = [e for e in entries if e.role == role and e.state == "ok" and base_id in (None, e.id)]
+        if ok:
+            found.append(f"{role} {ok[0].id}")
+        else:
+            missing.append(f"{role} {base_id or '(any)'}")
+    if not missing:
+        return Finding("base_weights", True, "fine-tunes from " + ", ".join(found) + " (verified)")
+    msg = f"profile {ctx.profile} fine-tunes from base weights; no usable entry for {', '.join(missing)}"
+    if ctx.allow_from_scratch:
+        return Finding("base_weights", True, f"{msg}: --allow-from-scratch trains those from scratch (not promotable)")
+    return Finding("base_weights", False, msg, LaneError("base_weights_missing", msg))
 
 
 # ------------------------------------------------------------------------------------------ runtime

@@ -262,8 +262,10 @@ def test_resolve_weight_for_other_stages() -> None:
     assert vad.usable and vad.path is not None and vad.path.name == "silero_vad.onnx" and vad.path.is_file()
     mos = resolve_weight(EXAMPLE, REPO, "mos_estimator")
     assert {e.id for e in mos} == {"dnsmos_sig_bak_ovr", "dnsmos_p808"} and all(e.usable for e in mos)
-    (fp,) = resolve_weight(EXAMPLE, REPO, "base_spectrogram")
-    assert not fp.usable and fp.state == "absent (optional)" and fp.weights_license == "CC-BY-4.0"
+    ours, ngc = resolve_weight(EXAMPLE, REPO, "base_spectrogram")  # manifest order
+    assert ours.id == "lane_base_fastpitch_espeak" and ours.usable and ours.path is not None and ours.path.is_file()
+    assert ngc.id == "tts_en_fastpitch" and not ngc.usable and ngc.state == "absent (optional)"
+    assert ngc.weights_license == "CC-BY-4.0"
     with pytest.raises(ValueError):
         resolve_weight(EXAMPLE, REPO, "tokenizer")
 

@@ -10,12 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from nemo_runs import tiny_profile
+from nemo_runs import TINY_HIFIGAN, tiny_profile
 
 from lane.core.stage import StageRun
-
-TINY_HIFIGAN = {"batch_size": 2, "n_segments": 4096, "upsample_initial_channel": 16,
-                "resblock_kernel_sizes": [3], "resblock_dilation_sizes": [[1, 3, 5]]}
 
 
 def test_tiny_hifigan_trains_and_exports(trained: dict[str, Any], tiny_ds: Any, tmp_path: Path) -> None:
