@@ -1,8 +1,10 @@
-"""A phoneme voice end to end, the way production uses NGC's FastPitch: a tiny ARPABET FastPitch
-(EnglishPhonemesTokenizer + EnglishG2p on the pocketsphinx CMUdict, NGC's tokenizer layout) trained and
-saved as a .nemo by the test stands in for `tts_en_fastpitch.nemo` (NGC cannot be downloaded here); the
-production-shaped profile fine-tunes it with the default `tokenizer: auto`, export writes the G2P's
-dictionary and heteronyms into the bundle, ONNX synthesises without NeMo, and validate measures it."""
+"""The production shape end to end, the way production uses NGC's FastPitch and HiFi-GAN: a tiny
+ARPABET FastPitch (EnglishPhonemesTokenizer + EnglishG2p on the pocketsphinx CMUdict, NGC's tokenizer
+layout) and a tiny HiFi-GAN, trained and saved as .nemo files by the test, stand in for
+`tts_en_fastpitch.nemo` and `tts_hifigan.nemo` (NGC cannot be downloaded here). Listed in a weights
+manifest, both are fine-tuned by the production-shaped profile (FastPitch with the default
+`tokenizer: auto`); export writes the G2P's dictionary and heteronyms into the bundle, ONNX synthesises
+without NeMo, and validate measures it."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nemo_runs import make_root, tiny_profile, weights_manifest
+from nemo_runs import TINY_HIFIGAN, make_root, tiny_profile, weights_manifest
 from tokcheck_helpers import Dicts
 
 pytestmark = pytest.mark.nemo
 
 PHONEME_CONFIG = "configs/nemo/fastpitch_arpabet.yaml"
+HIFIGAN_BASE_STEPS = 12
 
 
 def _phoneme_config(root: Path, dicts: Dicts) -> Path:
@@ -59,16 +62,44 @@ def phoneme_base(tmp_path_factory: pytest.TempPathFactory, tiny_ds: Any, dicts: 
 
 
 @pytest.fixture(scope="module")
-def phoneme_voice(tmp_path_factory: pytest.TempPathFactory, tiny_ds: Any, phoneme_base: Path) -> dict[str, Any]:
-    """Fine-tune the phoneme base with the production shape (init: base, promotable, the lane's
-    character config left as it is: `tokenizer: auto` must pick the checkpoint's), then export."""
+def hifigan_base(tmp_path_factory: pytest.TempPathFactory, tiny_ds: Any, phoneme_base: Path) -> dict[str, Any]:
+    """The stand-in for NGC's HiFi-GAN: a tiny generator trained from scratch on the base's mels."""
+    from nemo.collections.tts.models import FastPitchModel
+
+    from lane.core.stage import StageRun
+    from lane.nemo.fastpitch import train_settings
+    from lane.nemo.hifigan import train_hifigan
+
+    root = make_root(tmp_path_factory.mktemp("hifigan_base"))
+    prof = tiny_profile()
+    prof["train"]["vocoder"] = {"type": "hifigan", "hifigan": {"init": "scratch", "max_steps": HIFIGAN_BASE_STEPS,
+                                                               "model": dict(TINY_HIFIGAN)}}
+    fp = FastPitchModel.restore_from(str(phoneme_base), map_location="cpu")
+    st = StageRun.open("train", root=root, run_id="hifigan-base")
+    out = st.stage_dir / "model"
+    path = train_hifigan(st, train_settings(prof), fp, fp.cfg, tiny_ds, out_dir=out, base=None, resume=False)
+    st.finish()
+    return {"path": path, "log": _vocoder_log(out / "loss_log.jsonl")}
+
+
+def _vocoder_log(path: Path) -> list[dict[str, Any]]:
+    return [r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if r.get("model") == "hifigan"]
+
+
+@pytest.fixture(scope="module")
+def phoneme_voice(tmp_path_factory: pytest.TempPathFactory, tiny_ds: Any, phoneme_base: Path,
+                  hifigan_base: dict[str, Any]) -> dict[str, Any]:
+    """Fine-tune both bases with the production shape (init: base for FastPitch and HiFi-GAN, promotable,
+    the lane's character config left as it is: `tokenizer: auto` must pick the checkpoint's), then export."""
     from lane.bundle import build_bundle
     from lane.core.stage import StageRun
     from lane.nemo.train import train_voice
 
     root = make_root(tmp_path_factory.mktemp("phoneme_ft"))
-    wm = weights_manifest(root, {"base_spectrogram": phoneme_base})
+    wm = weights_manifest(root, {"base_spectrogram": phoneme_base, "base_vocoder": hifigan_base["path"]})
     prof = tiny_profile(2, init="base", promotable=True)
+    prof["train"]["vocoder"] = {"type": "hifigan", "hifigan": {"init": "base", "max_steps": 2,
+                                                               "model": {**TINY_HIFIGAN, "lr": 1.0e-5}}}
     assert "tokenizer" not in prof["train"]["fastpitch"] or prof["train"]["fastpitch"]["tokenizer"] == "auto"
     st = StageRun.open("train", root=root, run_id="phoneme-ft")
     result = train_voice(st, prof, tiny_ds, out_dir=st.stage_dir / "model", weights_manifest=str(wm),
@@ -90,6 +121,51 @@ def test_phoneme_base_fine_tunes_with_its_own_tokenizer(phoneme_voice: dict[str,
     base = FastPitchModel.restore_from(str(phoneme_base), map_location="cpu")
     assert list(tuned.vocab.tokens) == list(base.vocab.tokens)
     assert tuned.vocab.g2p.phoneme_dict == base.vocab.g2p.phoneme_dict
+
+
+def _mel_l1(generator: Any, mels: list[Any], to_mel: Any) -> float:
+    """Mean |log-mel(generator(mel)) - mel| over `mels`: the generator's reconstruction error, measured
+    deterministically (the training log's GAN losses are too noisy at batch 2 to compare)."""
+    import numpy as np
+    import torch
+
+    errors = []
+    with torch.no_grad():
+        for mel in mels:
+            audio = generator(x=mel).squeeze(1)
+            again, _ = to_mel(audio, torch.tensor([audio.shape[1]]))
+            n = min(again.shape[2], mel.shape[2])
+            errors.append(float((again[:, :, :n] - mel[:, :, :n]).abs().mean()))
+    return float(np.mean(errors))
+
+
+def test_vocoder_fine_tunes_from_its_base(phoneme_voice: dict[str, Any], hifigan_base: dict[str, Any]) -> None:
+    """The HiFi-GAN really started from the base: its generator is within a hair of the base's and far
+    from a fresh initialisation of the same architecture, and it starts where the base left off (its
+    reconstruction error on this run's mels is the base's, well below a fresh generator's)."""
+    import numpy as np
+    import torch
+    from hydra.utils import instantiate
+    from nemo.collections.tts.models import HifiGanModel
+
+    r = phoneme_voice["result"]
+    assert [b["role"] for b in r.base_weights] == ["base_spectrogram", "base_vocoder"]
+    base = HifiGanModel.restore_from(str(hifigan_base["path"]), map_location="cpu").eval()
+    tuned = HifiGanModel.restore_from(r.vocoder, map_location="cpu").eval()
+    torch.manual_seed(0)
+    fresh = instantiate(base.cfg.generator).eval()
+
+    def distance(a: Any, b: Any) -> float:
+        return float(sum(((x - y) ** 2).sum() for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)))
+
+    assert distance(tuned.generator, base.generator) < 0.01 * distance(fresh, base.generator)
+    mel_dir = Path(r.vocoder).parent / "vocoder" / "train" / "mels"
+    mels = [torch.from_numpy(np.load(p)).float()[None] for p in sorted(mel_dir.glob("*.npy"))]
+    assert mels
+    to_mel = base.audio_to_melspec_precessor
+    err_fresh, err_base, err_tuned = (_mel_l1(g, mels, to_mel) for g in (fresh, base.generator, tuned.generator))
+    assert err_tuned < 1.05 * err_base and err_tuned < 0.8 * err_fresh, (err_fresh, err_base, err_tuned)
+    assert hifigan_base["log"] and _vocoder_log(Path(r.loss_log))  # both trainings logged their steps
 
 
 def test_bundle_carries_the_g2p_and_says_what_it_speaks(phoneme_voice: dict[str, Any]) -> None:
@@ -161,3 +237,54 @@ def test_validate_measures_the_phoneme_voice(phoneme_voice: dict[str, Any], tiny
     assert m["nemo_onnx_mcd"] is not None and m["nemo_onnx_mcd"] < 1.0
     assert m["n_sentences"] > 0 and m["cer_synth"] is not None
     assert res["status"] == "failed" and res["reason"] == "gate_failed"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_lane_serve_speaks_the_phoneme_voice_without_torch(phoneme_voice: dict[str, Any], tmp_path: Path,
+                                                           repo_root: Path) -> None:
+    """`lane serve` (the real CLI, a real HTTP server on loopback) made live the way a GO run is, asked
+    for speech through the OpenAI-shaped endpoint: it answers with audio, and the server process never
+    maps torch's libraries (NeMo and Lightning cannot load without them)."""
+    import io
+    import time
+
+    import httpx
+    import soundfile as sf
+
+    sys.path.insert(0, str(repo_root / "tests" / "serve"))
+    from serve_helpers import make_live
+
+    root = make_root(tmp_path / "ws")
+    make_live(root, Path(phoneme_voice["bundle"]), "phon", "run-go-1")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "lane", "serve", "--root", str(root), "--port", str(port)],
+                            cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        resp = httpx.post(f"{url}/v1/audio/speech", timeout=120,
+                          json={"voice": "phon", "input": "I read the record 42 times.", "response_format": "wav"})
+        assert resp.status_code == 200, resp.text
+        audio, sr = sf.read(io.BytesIO(resp.content))
+        assert sr == 22050 and audio.size > 0 and abs(audio).max() > 0  # a tiny voice: short, but sound
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        assert "torch" not in maps and "libtorch" not in maps
+        assert "onnxruntime" in maps  # the check above looks at the right process
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
