@@ -93,7 +93,7 @@ def test_demo_bundle_validates_and_report_is_no_go_only_for_promotability(
     run_id = proc.stdout.split("run_id=")[-1].split()[0]
     report = (root / "reports" / f"readiness-{run_id}.md").read_text()
     assert report.startswith("# Verdict: NO-GO") and "Reason codes: `lane_not_promotable` (see" in report
-    assert "The demo profile is not promotable" in report
+    assert "The ci_demo profile is not promotable" in report
     assert "advisory (" in report  # the demo's quality metrics are advisory, never "pass"
     verify_bundle = _lane(root, "verify-bundle", str(bundle), timeout=120)
     assert verify_bundle.returncode == 0 and "verdict NO-GO" in verify_bundle.stdout, verify_bundle.stdout

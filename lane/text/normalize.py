@@ -278,23 +278,15 @@ def _iso_date(m: re.Match[str]) -> str | None:
     return _date_words(month, day, yr) if 1 <= month <= 12 and 1 <= day <= 31 else None
 
 
-def _month_day(m: re.Match[str]) -> str | None:
+def _date(m: re.Match[str], day_first: bool) -> str | None:
+    """"May 5, 2020" -> "May fifth, twenty twenty"; "5 May 2020" -> "the fifth of May twenty twenty"."""
     day = int(m.group("day"))
     if not 1 <= day <= 31:
         return None
-    words = f"{_month_name(m.group('month'))} {ordinal(day)}"
+    month = _month_name(m.group("month"))
+    words = f"the {ordinal(day)} of {month}" if day_first else f"{month} {ordinal(day)}"
     if m.group("year"):
-        words += f"{m.group('comma')} {year(int(m.group('year')))}"
-    return words
-
-
-def _day_month(m: re.Match[str]) -> str | None:
-    day = int(m.group("day"))
-    if not 1 <= day <= 31:
-        return None
-    words = f"the {ordinal(day)} of {_month_name(m.group('month'))}"
-    if m.group("year"):
-        words += f" {year(int(m.group('year')))}"
+        words += f"{'' if day_first else m.group('comma')} {year(int(m.group('year')))}"
     return words
 
 
@@ -393,8 +385,8 @@ def _normalize_once(text: str, lowercase: bool) -> str:
     s = _sub(_MONEY_AFTER, _money, s)
     s = _sub(_NUMERIC_DATE, _numeric_date, s)
     s = _sub(_ISO_DATE, _iso_date, s)
-    s = _sub(_MONTH_DAY, _month_day, s)
-    s = _sub(_DAY_MONTH, _day_month, s)
+    s = _sub(_MONTH_DAY, lambda m: _date(m, day_first=False), s)
+    s = _sub(_DAY_MONTH, lambda m: _date(m, day_first=True), s)
     s = _sub(_MONTH_YEAR, _month_year, s)
     s = _clock(s)
     s = _sub(_PERCENT, lambda m: _decimal(m.group("int"), m.group("frac")) + " percent", s)

@@ -118,6 +118,9 @@ def test_cancelling_a_running_job_with_lane_cancel(ws: Path, lane_cli: Callable[
     ("tts_prod_train", "data/link/lane.yaml", {}, "config_invalid"),  # a symlink out of the data root
     ("tts_prod_train", "data/speech.wav", {"transcript": "/etc/hostname"}, "config_invalid"),
     ("tts_prod_train", "data/speech.wav", {"profile": "../x"}, "config_invalid"),
+    ("tts_prod_train", "data/speech.wav", {"voice_profile_id": "../../etc"}, "config_invalid"),
+    ("tts_prod_train", "data/speech.wav", {"voice_profile_id": "voice\u2215x"}, "config_invalid"),  # a slash look-alike
+    ("tts_prod_train", "data/speech.wav", {"voice_profile_id": "\uff0e\uff0e"}, "config_invalid"),  # fullwidth dots
     ("tts_prod_train", "data/speech.wav", {"weights_manifest": "x.json"}, "config_invalid"),
     ("tts_prod_train", "data/speech.wav", {"stages": "verify,deploy"}, "config_invalid"),
     ("tts_prod_train", "data/missing.wav", {}, "missing_audio_path"),

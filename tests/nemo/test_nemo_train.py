@@ -105,13 +105,15 @@ def test_production_without_base_weights(tiny_ds: Any, tmp_path: Path) -> None:
 
     root = make_root(tmp_path / "ws")
     st = StageRun.open("train", root=root, run_id="nobase")
+    prof = tiny_profile(1, init="base", promotable=True)
+    prof["train"]["fastpitch"]["base"] = "tts_en_fastpitch"  # production's: NGC's, not placed under models/base/
     with pytest.raises(LaneError) as exc:
-        train_voice(st, tiny_profile(1, init="base", promotable=True), tiny_ds, out_dir=st.stage_dir / "model",
+        train_voice(st, prof, tiny_ds, out_dir=st.stage_dir / "model",
                     weights_manifest="configs/voice/weights-manifest.example.json", allow_from_scratch=False,
                     resume=False)
     assert exc.value.code == "base_weights_missing"
     # --allow-from-scratch trains, and the run is then not promotable
-    r = train_voice(st, tiny_profile(1, init="base", promotable=True), tiny_ds, out_dir=st.stage_dir / "model",
+    r = train_voice(st, prof, tiny_ds, out_dir=st.stage_dir / "model",
                     weights_manifest="configs/voice/weights-manifest.example.json", allow_from_scratch=True,
                     resume=False)
     assert r.promotable is False and st.stats_["promotable"] is False and r.base_weights == []
