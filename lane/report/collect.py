@@ -128,6 +128,14 @@ def _provenance(ev: Any) -> dict[str, Any]:
     }
 
 
+def _scheduler_job(run_dir: Path) -> str | None:
+    """The scheduler job a run went through (runs/<run_id>/slurm/job.json), else None. Its runner records
+    `--backend local`, since it runs the stages inside the allocation: the report says managed_job."""
+    path = run_dir / "slurm" / "job.json"
+    job = read_json(path) if path.is_file() else None
+    return str(job["job_id"]) if isinstance(job, dict) and job.get("job_id") else None
+
+
 def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
     """Everything the templates show."""
     from ..promotion import decide, gather
@@ -137,7 +145,11 @@ def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
     stages = [_stage_row(ev.run_dir, n, ev.results[n], ev.records.get(n) or {}, ev.gates.get(n, {}))
               for n in ev.results]
     pairs, media = _media(ev.run_dir)
-    settings, status = ev.settings, ev.status
+    settings, status, sources = ev.settings, ev.status, dict(ev.meta.get("sources") or {})
+    job_id = _scheduler_job(ev.run_dir)
+    if job_id:
+        settings = {**settings, "backend": "managed_job"}
+        sources["backend"] = f"slurm job {job_id} (whose runner ran the stages with --backend local)"
     return {
         "run_id": run_id, "lane": settings.get("lane") or status.get("lane"), "profile": settings.get("profile"),
         "backend": settings.get("backend"), "voice_profile_id": settings.get("voice_profile_id"),
@@ -149,5 +161,5 @@ def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
         "pairs": pairs, "media": media, "stages": stages, "cost": _cost(ev.root, stages),
         "provenance": _provenance(ev), "timings": status.get("timings") or {},
         "line_counts": status.get("line_counts") or {}, "bundle_path": status.get("bundle_path"),
-        "promoted": status.get("promoted"), "settings": settings, "sources": ev.meta.get("sources") or {},
+        "promoted": status.get("promoted"), "settings": settings, "sources": sources,
     }

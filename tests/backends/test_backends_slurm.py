@@ -102,6 +102,8 @@ def test_a_passing_run_through_slurm(ws: Path, slurm_env: dict[str, str]) -> Non
     assert entries[0]["job"]["script_sha256"] == job["script_sha256"] and entries[0]["artifacts"][0]["path"] == job["script"]
     assert entries[-1]["reason"] == "ok" and entries[-1]["job"]["job_id"] == job["job_id"]
     assert lane(ws, slurm_env, "ledger", "verify").rc == 0
+    report = (ws / st["report_path"]).read_text()
+    assert f"| `backend` | managed_job | slurm job {job['job_id']} " in report
 
 
 def test_a_failing_run_returns_its_reason(ws: Path, slurm_env: dict[str, str]) -> None:
