@@ -272,7 +272,9 @@ def rule_promotable(ev: Evidence) -> Item:
     if ev.settings.get("allow_from_scratch"):
         problems.append("--allow-from-scratch was given")
     if ev.stat("train", "promotable") is False:
-        problems.append("the train stage trained from scratch or vocodes with Griffin-Lim")
+        why = ev.stat("train", "not_promotable_because")
+        problems.append(f"the trained models are not promotable ({why})" if why else
+                        "the train stage trained from scratch or vocodes with Griffin-Lim")
     if ev.manifest and not (ev.manifest.get("training") or {}).get("promotable", False):
         problems.append("the bundle says its models are not promotable")
     if ev.stat("train", "promotable") is None and "train" in ev.lane_stages:

@@ -37,6 +37,7 @@ class TrainResult:
     outputs_json: str = ""
     audio: dict[str, Any] = field(default_factory=dict)
     base_weights: list[dict[str, Any]] = field(default_factory=list)
+    not_promotable_because: str = ""  # "; "-joined reasons, empty when promotable
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +160,18 @@ def _report_training(st: StageRun, out_dir: Path, step_times: list[float], wall:
                                                          "Training")])
 
 
+def _not_promotable(profile: dict[str, Any], settings: dict[str, Any], init: str, base_fp: Any) -> list[str]:
+    """Why the models this run trains cannot be released ([]: they can, as far as training goes)."""
+    why = [] if profile.get("promotable", True) else ["the profile is not promotable"]
+    if init == "base" and base_fp is None:
+        why.append("FastPitch trained from scratch (its base is missing)")
+    elif init == "scratch" and not settings.get("promotable_from_scratch", False):
+        why.append("FastPitch trained from scratch")
+    if settings["vocoder"]["type"] == "griffin_lim":
+        why.append("the vocoder is Griffin-Lim")
+    return why
+
+
 def train_voice(st: StageRun, profile: dict[str, Any], ds: Any, *, out_dir: Path, weights_manifest: str | None,
                 allow_from_scratch: bool, resume: bool) -> TrainResult:
     """Train the spectrogram model (and the vocoder when the profile asks for HiFi-GAN)."""
@@ -181,9 +194,8 @@ def train_voice(st: StageRun, profile: dict[str, Any], ds: Any, *, out_dir: Path
 
     init = settings["fastpitch"]["init"]
     base_fp = _base_or_scratch("base_spectrogram", settings["fastpitch"], weights_manifest, root, allow_from_scratch)
-    promotable = bool(profile.get("promotable", True)) and (base_fp is not None or init != "base")
-    if init == "scratch":
-        promotable = promotable and bool(settings.get("promotable_from_scratch", False))
+    why_not = _not_promotable(profile, settings, init, base_fp)
+    promotable = not why_not
     cfg, epoch = fastpitch_config(settings, ds, root, out_dir)
     st.stats(promotable=promotable, precision=str(settings["precision"]), epoch_repeat=epoch["repeat"],
              batch_size=epoch["batch_size"], fastpitch_init="base" if base_fp else "scratch")
@@ -198,15 +210,17 @@ def train_voice(st: StageRun, profile: dict[str, Any], ds: Any, *, out_dir: Path
                                                 allow_from_scratch=allow_from_scratch, resume=resume)
     if settings["vocoder"]["type"] == "hifigan" and base_voc is None \
             and (settings["vocoder"].get("hifigan") or {}).get("init", "base") == "base":
-        promotable = False
+        why_not.append("HiFi-GAN trained from scratch (its base is missing)")
+    promotable = not why_not
     _report_training(st, out_dir, step_times, wall)
     result = TrainResult(fastpitch_nemo=str(fp_nemo), vocoder=vocoder, vocoder_params=vparams,
                          tokenizer=describe_tokenizer(model.vocab), loss_log=str(out_dir / "loss_log.jsonl"),
                          steps=steps, promotable=promotable, outputs_json=str(outputs_path),
-                         audio=audio_settings(model.cfg), base_weights=[b for b in (base_fp, base_voc) if b])
+                         audio=audio_settings(model.cfg), base_weights=[b for b in (base_fp, base_voc) if b],
+                         not_promotable_because="; ".join(why_not))
     data = {"schema": OUTPUTS_SCHEMA, **result.as_dict(), "dataset": dataset,
             "settings": settings, "run_id": st.run_id}
     atomic_write_json(outputs_path, json.loads(json.dumps(data, default=str)))
-    st.stats(promotable=promotable, train_wall_s=round(wall, 2))
+    st.stats(promotable=promotable, train_wall_s=round(wall, 2), not_promotable_because="; ".join(why_not))
     st.artifact("fastpitch_nemo", fp_nemo)
     return result

@@ -41,7 +41,7 @@ def fit(st: StageRun, p: StageParams, ds: Any) -> Any:
                          allow_from_scratch=bool(p.allow_from_scratch), resume=bool(p.resume))
         st.check("training_finished", tr.steps > 0,
                  f"FastPitch {tr.steps} steps; vocoder {tr.vocoder if tr.vocoder == 'griffin_lim' else 'HiFi-GAN'}"
-                 + ("" if tr.promotable else "; not promotable (demo profile or trained from scratch)"))
+                 + ("" if tr.promotable else f"; not promotable: {tr.not_promotable_because}"))
         st.artifact("train_outputs", tr.outputs_json)
     print(f"FastPitch: {tr.fastpitch_nemo}\nvocoder: {tr.vocoder}\npromotable: {tr.promotable}")
     return tr

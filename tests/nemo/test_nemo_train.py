@@ -58,7 +58,8 @@ def test_saved_model_restores_and_finetunes_from_it(trained: dict[str, Any], tin
     st = StageRun.open("train", root=root, run_id="ft")
     r = train_voice(st, prof, tiny_ds, out_dir=st.stage_dir / "model", weights_manifest=str(wm),
                     allow_from_scratch=False, resume=False)
-    assert r.steps == 2 and r.promotable is True
+    assert r.steps == 2 and r.promotable is False  # fine-tuned from its base: only Griffin-Lim stands in the way
+    assert r.not_promotable_because == st.stats_["not_promotable_because"] == "the vocoder is Griffin-Lim"
     assert r.base_weights[0]["role"] == "base_spectrogram" and r.base_weights[0]["license"] == "Apache-2.0"
     tuned = FastPitchModel.restore_from(r.fastpitch_nemo, map_location="cpu")
     a, b = base.state_dict(), tuned.state_dict()
