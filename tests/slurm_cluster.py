@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -35,6 +34,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
+from lane.backends.slurm import parse_job_line
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER_SH = REPO / "scripts" / "slurm" / "cluster.sh"
@@ -153,19 +154,6 @@ def sbatch(env: Mapping[str, str], *args: str, cwd: str | os.PathLike[str] | Non
     if proc.returncode != 0:
         raise AssertionError(f"sbatch {' '.join(args)} failed (rc={proc.returncode}): {proc.stderr.strip()}")
     return proc.stdout.strip().split(";")[0]
-
-
-_FIELD = re.compile(r"(?:^|\s)([A-Za-z][\w:/]*)=")
-
-
-def parse_job_line(line: str) -> dict[str, str]:
-    """One `scontrol show job -o` line as a dict (values may contain spaces, e.g. paths)."""
-    fields: dict[str, str] = {}
-    matches = list(_FIELD.finditer(line))
-    for i, m in enumerate(matches):
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
-        fields[m.group(1)] = line[m.end():end].strip()
-    return fields
 
 
 def job_info(env: Mapping[str, str], job_id: str) -> dict[str, str]:

@@ -130,7 +130,8 @@ def _provenance(ev: Any) -> dict[str, Any]:
 
 def _scheduler_job(run_dir: Path) -> str | None:
     """The scheduler job a run went through (runs/<run_id>/slurm/job.json), else None. Its runner records
-    `--backend local`, since it runs the stages inside the allocation: the report says managed_job."""
+    `--backend local`, since it runs the stages inside the allocation: the report says managed_job. (The file is
+    read here, not through lane.backends.slurm_job.read_job: that module re-renders reports, an import cycle.)"""
     path = run_dir / "slurm" / "job.json"
     job = read_json(path) if path.is_file() else None
     return str(job["job_id"]) if isinstance(job, dict) and job.get("job_id") else None

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import slurm_cluster
 import yaml
 from cli_runs import Done, clean_env, run_lane
 from lane_runs import STAGES, install_notebooks
+from net import free_port
 from slurm_cluster import job_info, slurm
 
 slurm_env = slurm_cluster.slurm_env  # the session fixture (a real cluster), made visible here
@@ -231,9 +231,7 @@ def test_a_requeued_job_resumes_after_the_stage_that_passed(ws: Path, slurm_env:
 def test_an_unreachable_controller_is_scheduler_unavailable(ws: Path, slurm_env: dict[str, str], tmp_path: Path) -> None:
     """The cluster's own slurm.conf with the controller on a port nobody listens on."""
     setup_ws(ws, {"verify": "pass"})
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     conf = Path(slurm_env["SLURM_CONF"]).read_text()
     dead = tmp_path / "slurm.conf"
     dead.write_text(re.sub(r"(?m)^SlurmctldPort=\d+", f"SlurmctldPort={port}", conf))

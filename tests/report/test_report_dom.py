@@ -4,31 +4,17 @@ text is raw Markdown table syntax, and every audio player has a source."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _require_chromium() -> str:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (scripts/setup.sh installs Debian's chromium)")
-        pytest.skip("chromium is not installed")
-    return CHROMIUM
+from browser import FLAGS, require_chromium
 
 
 def dump_dom(html: Path, tmp: Path) -> str:
     """The DOM after Chromium loaded the page (network off: the report must be self-contained)."""
-    cmd = [_require_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp / 'chromium-profile'}", "--dump-dom", html.resolve().as_uri()]
+    cmd = [require_chromium(), *FLAGS, f"--user-data-dir={tmp / 'chromium-profile'}", "--dump-dom", html.resolve().as_uri()]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
     return out.stdout
 

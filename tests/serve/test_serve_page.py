@@ -5,35 +5,21 @@ Content-Security-Policy (inline script and style by hash only): a violation woul
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--autoplay-policy=no-user-gesture-required"]
-
-
-def _require_chromium() -> str:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (scripts/setup.sh installs Debian's chromium)")
-        pytest.skip("chromium is not installed")
-    return CHROMIUM
+from browser import FLAGS, require_chromium
 
 
 def test_page_plays_a_sentence_in_chromium(served_root: Path, serve_app: Any, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    chromium = _require_chromium()
+    chromium = require_chromium()
     url, _ = serve_app(served_root)
     with sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=chromium,
-                                                        headless=True, args=FLAGS)
+                                                        headless=True,
+                                                        args=[*FLAGS, "--autoplay-policy=no-user-gesture-required"])
         try:
             page = browser.new_page()
             errors: list[str] = []

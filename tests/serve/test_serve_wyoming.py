@@ -5,15 +5,10 @@ audio-chunk ..., audio-stop; an unknown voice -> an error event with its reason 
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 from typing import Any
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from net import free_port
 
 
 async def _talk(uri: str) -> dict[str, Any]:

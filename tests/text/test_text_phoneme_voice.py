@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from nemo_runs import TINY_HIFIGAN, make_root, tiny_profile, weights_manifest
+from net import free_port
 from tokcheck_helpers import Dicts
 
 pytestmark = pytest.mark.nemo
@@ -239,14 +240,6 @@ def test_validate_measures_the_phoneme_voice(phoneme_voice: dict[str, Any], tiny
     assert res["status"] == "failed" and res["reason"] == "gate_failed"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_lane_serve_speaks_the_phoneme_voice_without_torch(phoneme_voice: dict[str, Any], tmp_path: Path,
                                                            repo_root: Path) -> None:
     """`lane serve` (the real CLI, a real HTTP server on loopback) made live the way a GO run is, asked
@@ -263,7 +256,7 @@ def test_lane_serve_speaks_the_phoneme_voice_without_torch(phoneme_voice: dict[s
 
     root = make_root(tmp_path / "ws")
     make_live(root, Path(phoneme_voice["bundle"]), "phon", "run-go-1")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "lane", "serve", "--root", str(root), "--port", str(port)],
                             cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
