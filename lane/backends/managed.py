@@ -37,18 +37,21 @@ def engine_of(cfg: Mapping[str, Any]) -> str | None:
     return str(engine)
 
 
-def check_engine(root: Path, config_path: Path | None, env: Mapping[str, str] | None = None) -> str:
+def require_engine(cfg: Mapping[str, Any]) -> str:
     """The engine, or the seed's stub error when none is configured."""
-    engine = engine_of(managed_config(root, config_path, env))
+    engine = engine_of(cfg)
     if engine is None:
         raise LaneError("managed_job_not_implemented", STUB_DETAIL)
     return engine
 
 
+def check_engine(root: Path, config_path: Path | None, env: Mapping[str, str] | None = None) -> str:
+    return require_engine(managed_config(root, config_path, env))
+
+
 def run(ctx: RunContext) -> int:
     cfg = managed_config(ctx.root, ctx.config_path, ctx.env or None)
-    if engine_of(cfg) is None:
-        raise LaneError("managed_job_not_implemented", STUB_DETAIL)
+    require_engine(cfg)
     from .slurm_job import run as slurm_run
 
     return slurm_run(ctx, cfg)
