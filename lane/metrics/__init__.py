@@ -13,15 +13,18 @@ licence is blocked is reported as such, and its checks become "not evaluated".
 
 Metrics:
 
-* intelligibility - `Asr` (pocketsphinx, the wheel's en-us model) + `cer` / `wer`. The decoder can use
-  its general n-gram LM (``mode="lm"``) or a grammar built from the expected text (``mode="jsgf"``: a
-  loop over the sentence's own words, so order, count and omissions still have to be heard). The
-  gate is the ratio synth/reference, never the bare CER.
-* speaker similarity - `SpeakerEncoder` (resemblyzer), cosine of utterance embeddings.
+* intelligibility - an ASR that decodes freely (is not told the sentence) + `cer` / `wer`: pocketsphinx
+  with its general English LM (`Asr`, the default), a NeMo ASR `.nemo` (`NemoAsr`), openai-whisper
+  (`WhisperAsr`) or faster-whisper (`FasterWhisperAsr`), from local weights (`asr_models`). The
+  gates are the CER of the synthesis and its ratio to the recordings'. pocketsphinx can also decode
+  with a grammar of the expected words (``mode="jsgf"``): reported as an advisory row, never gated.
+* speaker similarity - `SpeakerEncoder` (resemblyzer's GE2E) or `TitaNet` (NeMo), cosine of utterance
+  embeddings (`speaker_models`).
 * spectral distance - `mcd_dtw` (mel-cepstral-distance, DTW-aligned).
 * prosody - `prosody_metrics`: F0 RMSE / correlation and voiced-unvoiced error on DTW-aligned frames
   (pyworld harvest for F0, MFCC DTW from librosa), and `duration_ratio` of the trimmed speech.
-* naturalness - `Dnsmos` (speechmos' DNSMOS ONNX models).
+* naturalness - `Dnsmos` (speechmos' DNSMOS ONNX models) or `Utmos` (UTMOS22 via utmos-pytorch),
+  `mos_models`.
 * sanity - `sanity`: NaN/inf, silence, clipping, long internal silences, length for the text.
 * speed - `measure_rtf`.
 """
@@ -42,22 +45,35 @@ from .acoustic import (
     sanity,
     speech_duration,
 )
+from .asr_models import Asr, AsrModel, FasterWhisperAsr, NemoAsr, WhisperAsr
 from .audio import ASR_SR, EVAL_SR, load_audio, resample, to_mono_float, trim
 from .evaluators import (
+    CLASSES,
+    DEFAULT_CLASS,
     EVALUATOR_ROLES,
-    Asr,
-    Dnsmos,
     Evaluators,
     EvaluatorStatus,
-    SpeakerEncoder,
+    entry_class,
     evaluator_status,
     load_evaluators,
+    selection_of,
 )
+from .mos_models import Dnsmos, MosModel, Utmos
+from .speaker_models import SpeakerEncoder, SpeakerModel, TitaNet
 from .text import cer, normalize_words, wer
-from .thresholds import METRIC_EVALUATOR, Threshold, load_thresholds
+from .thresholds import (
+    METRIC_EVALUATOR,
+    METRIC_TOOLS,
+    Threshold,
+    evaluator_label,
+    load_thresholds,
+    metric_evaluators,
+)
 
-__all__ = ["ASR_SR", "EVALUATOR_ROLES", "EVAL_SR", "METRIC_EVALUATOR", "Asr", "Dnsmos", "EvaluatorStatus", "Evaluators",
-           "Sanity", "SpeakerEncoder", "Threshold", "cer", "cosine", "dtw_path", "duration_ratio", "evaluator_status",
-           "f0_contour", "load_audio", "load_evaluators", "load_thresholds", "mcd_dtw", "measure_rtf", "nanmean",
-           "normalize_words", "prosody_metrics", "resample", "safe_ratio", "sanity", "speech_duration", "to_mono_float",
+__all__ = ["ASR_SR", "CLASSES", "DEFAULT_CLASS", "EVALUATOR_ROLES", "EVAL_SR", "METRIC_EVALUATOR", "METRIC_TOOLS", "Asr", "AsrModel",
+           "Dnsmos", "EvaluatorStatus", "Evaluators", "FasterWhisperAsr", "MosModel", "NemoAsr", "Sanity",
+           "SpeakerEncoder", "SpeakerModel", "Threshold", "TitaNet", "Utmos", "WhisperAsr", "cer", "cosine",
+           "dtw_path", "duration_ratio", "entry_class", "evaluator_label", "evaluator_status",
+           "f0_contour", "load_audio", "load_evaluators", "load_thresholds", "mcd_dtw", "measure_rtf", "metric_evaluators", "nanmean",
+           "normalize_words", "prosody_metrics", "resample", "safe_ratio", "sanity", "selection_of", "speech_duration", "to_mono_float",
            "trim", "wer"]

@@ -1,135 +1,59 @@
-"""The evaluators that need weights: ASR (pocketsphinx), the speaker encoder, DNSMOS. Each comes from
-the weights manifest (`lane.core.weights.resolve_weight`) through `load_evaluators`; one that is
-missing or whose licence is blocked is reported as such, and its checks become "not evaluated"."""
+"""The evaluators that need weights: ASR, speaker encoder, MOS estimator. Each comes from the weights
+manifest (`lane.core.weights.resolve_weight`: sha256 and licences checked) through `load_evaluators`;
+one that is missing or whose licence is blocked is reported as such, and its checks become "not
+evaluated".
+
+Which entry: a profile names one per role (`eval.evaluators: {asr: <id>, speaker: <id>, mos: <id>}`);
+with none named, the role's default class is used (pocketsphinx, GE2E, DNSMOS: their weights ship in
+wheels). An entry's class is its manifest `class`, else inferred from its path (`entry_class`). Every
+loaded evaluator carries its identity (manifest id, class, sha256), which the validate stage records
+beside each metric it produces.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import ArrayLike
-
 from ..core.reasons import LaneError
-from .audio import ASR_SR, resample, to_mono_float
-from .text import cer, normalize_words, wer
+from .asr_models import Asr, AsrModel, FasterWhisperAsr, NemoAsr, WhisperAsr
+from .mos_models import Dnsmos, MosModel, Utmos
+from .speaker_models import SpeakerEncoder, SpeakerModel, TitaNet
 
 EVALUATOR_ROLES = ("asr", "speaker_encoder", "mos_estimator")
+# the profile's short names (eval.evaluators) for the roles
+PROFILE_KEYS = {"asr": "asr", "speaker": "speaker_encoder", "mos": "mos_estimator"}
+CLASSES: dict[str, tuple[str, ...]] = {
+    "asr": ("pocketsphinx", "nemo_asr", "whisper", "faster_whisper"),
+    "speaker_encoder": ("ge2e", "titanet"),
+    "mos_estimator": ("dnsmos", "utmos"),
+}
+DEFAULT_CLASS = {"asr": "pocketsphinx", "speaker_encoder": "ge2e", "mos_estimator": "dnsmos"}
 
 
-class Asr:
-    """pocketsphinx decoder over a model directory laid out like the wheel's `model/en-us`."""
-
-    name = "pocketsphinx"
-
-    def __init__(self, model_dir: str | os.PathLike[str] | None = None) -> None:
-        from pocketsphinx import Decoder, get_model_path
-
-        d = Path(model_dir) if model_dir else Path(get_model_path("en-us"))
-        kw: dict[str, Any] = {"samprate": ASR_SR, "loglevel": "FATAL"}
-        if (d / "en-us").is_dir():
-            kw.update(hmm=str(d / "en-us"), lm=str(d / "en-us.lm.bin"), dict=str(d / "cmudict-en-us.dict"))
-        try:
-            self.decoder = Decoder(**kw)
-        except Exception as exc:
-            raise LaneError("evaluator_unavailable", f"pocketsphinx could not load {d}: {exc}") from None
-        self._grammars: dict[str, str] = {}
-
-    def grammar_for(self, expected: str) -> str | None:
-        """JSGF: one or more of the expected sentence's in-dictionary words, in any order."""
-        words = [w for w in dict.fromkeys(normalize_words(expected).split()) if self.decoder.lookup_word(w)]
-        if not words:
-            return None
-        alts = " | ".join(words)
-        return f"#JSGF V1.0;\ngrammar expected;\npublic <s> = ( {alts} )+ ;\n"
-
-    def transcribe(self, audio: ArrayLike, sr: int, *, expected: str | None = None, mode: str = "lm") -> str:
-        x = resample(audio, sr, ASR_SR)
-        x = np.concatenate([np.zeros(ASR_SR // 5, np.float32), np.nan_to_num(x), np.zeros(ASR_SR // 5, np.float32)])
-        pcm = (np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-        dec = self.decoder
-        search = "_default"
-        if mode == "jsgf":
-            if expected is None:
-                raise ValueError("mode='jsgf' needs the expected text")
-            grammar = self.grammar_for(expected)
-            if grammar is not None:
-                if grammar not in self._grammars:
-                    self._grammars[grammar] = f"g{len(self._grammars)}"
-                    dec.add_jsgf_string(self._grammars[grammar], grammar)
-                search = self._grammars[grammar]
-        elif mode != "lm":
-            raise ValueError(f"unknown ASR mode {mode!r} (lm | jsgf)")
-        dec.activate_search(search)
-        dec.start_utt()
-        dec.process_raw(pcm, full_utt=True)
-        dec.end_utt()
-        hyp = dec.hyp()
-        return hyp.hypstr if hyp is not None else ""
-
-    def score(self, audio: ArrayLike, sr: int, text: str, mode: str = "lm") -> dict[str, Any]:
-        hyp = self.transcribe(audio, sr, expected=text, mode=mode)
-        return {"hyp": hyp, "cer": cer(text, hyp), "wer": wer(text, hyp)}
-
-
-class SpeakerEncoder:
-    """resemblyzer's GE2E voice encoder (256-d), vendored in `lane.metrics.speaker_encoder` with its
-    weights (`lane/assets/voice_encoder/pretrained.pt`, the file of the Resemblyzer 0.1.4 wheel)."""
-
-    name = "resemblyzer"
-
-    def __init__(self, weights: str | os.PathLike[str] | None = None) -> None:
-        try:
-            from .speaker_encoder import VoiceEncoder
-
-            self.encoder = VoiceEncoder(weights)
-        except Exception as exc:
-            raise LaneError("evaluator_unavailable", f"speaker encoder could not load {weights}: {exc}") from None
-
-    def embed(self, audio: ArrayLike, sr: int) -> np.ndarray:
-        from .speaker_encoder import SAMPLING_RATE, preprocess_wav
-
-        x = preprocess_wav(np.nan_to_num(to_mono_float(audio)), source_sr=sr)
-        if x.size < 1600:  # the VAD trimmed everything: embed the raw audio instead
-            x = resample(np.nan_to_num(to_mono_float(audio)), sr, SAMPLING_RATE)
-        if x.size < 1600:
-            x = np.pad(x, (0, 1600 - x.size))
-        e = self.encoder.embed_utterance(x)
-        return (e / (np.linalg.norm(e) + 1e-9)).astype(np.float32)
-
-    def embed_speaker(self, clips: Iterable[tuple[np.ndarray, int]]) -> np.ndarray:
-        """One speaker embedding: the normalised mean of the clips' utterance embeddings."""
-        embs = [self.embed(a, sr) for a, sr in clips]
-        if not embs:
-            raise ValueError("no clips to embed")
-        m = np.mean(embs, axis=0)
-        return (m / (np.linalg.norm(m) + 1e-9)).astype(np.float32)
-
-
-class Dnsmos:
-    """DNSMOS (P.835 sig/bak/ovr + P.808) from speechmos' ONNX models, run with onnxruntime."""
-
-    name = "dnsmos"
-
-    def __init__(self, primary: str | os.PathLike[str] | None = None, p808: str | os.PathLike[str] | None = None):
-        try:
-            import speechmos.dnsmos as dn
-
-            base = Path(dn.__file__).parent / "dnsmos_models"
-            self.model = dn.DNSMOS(str(primary or base / "sig_bak_ovr.onnx"), str(p808 or base / "model_v8.onnx"))
-        except Exception as exc:
-            raise LaneError("evaluator_unavailable", f"DNSMOS could not load: {exc}") from None
-
-    def score(self, audio: ArrayLike, sr: int) -> dict[str, float]:
-        x = np.clip(np.nan_to_num(resample(audio, sr, 16000)), -1.0, 1.0)
-        if x.size < 1600:
-            x = np.pad(x, (0, 1600 - x.size))
-        r = self.model(x, 16000, False)
-        return {"ovrl": float(r["ovrl_mos"]), "sig": float(r["sig_mos"]), "bak": float(r["bak_mos"]),
-                "p808": float(r["p808_mos"])}
+def entry_class(role: str, entry: Any) -> str | None:
+    """The evaluator class of a manifest entry: its `class`, else what its path says."""
+    declared = getattr(entry, "eval_class", None)
+    if declared:
+        return str(declared)
+    path = Path(str(entry.path if entry.path is not None else entry.spec_path))
+    name = path.name.lower()
+    if role == "asr":
+        if name.endswith(".nemo"):
+            return "nemo_asr"
+        if name.endswith(".pt"):
+            return "whisper"
+        if (path / "model.bin").exists():
+            return "faster_whisper"
+        return "pocketsphinx"
+    if role == "speaker_encoder":
+        return "titanet" if name.endswith(".nemo") else "ge2e"
+    if role == "mos_estimator":
+        return "dnsmos" if name.endswith(".onnx") else "utmos"
+    return None
 
 
 @dataclass
@@ -138,64 +62,130 @@ class EvaluatorStatus:
     state: str  # ok | evaluator_license_blocked | evaluator_unavailable
     detail: str
     paths: list[Path] = field(default_factory=list)
+    eval_class: str | None = None
+    ids: list[str] = field(default_factory=list)
+    sha256: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.state == "ok"
 
+    def identity(self) -> dict[str, Any]:
+        """What the validate stage records beside each metric this evaluator produced."""
+        return {"role": self.role, "state": self.state, "class": self.eval_class, "id": ",".join(self.ids) or None,
+                "sha256": ",".join(self.sha256) or None, "detail": self.detail}
+
+
+def _selected(entries: list[Any], role: str, wanted: str | None) -> list[Any]:
+    """The entries of `role` that make the evaluator: the one the profile names (for DNSMOS, with the
+    other DNSMOS files beside it), else those of the role's default class."""
+    if wanted:
+        named = [e for e in entries if e.id == wanted]
+        if not named:
+            raise LaneError("evaluator_unavailable", f"the profile names {role} evaluator {wanted!r}, which the "
+                            f"weights manifest does not list (it lists {[e.id for e in entries] or 'none'})")
+        cls = entry_class(role, named[0])
+        if cls not in CLASSES[role]:
+            raise LaneError("evaluator_unavailable", f"{wanted}: class {cls!r} is not a {role} evaluator "
+                            f"({', '.join(CLASSES[role])})")
+        if cls == "dnsmos":
+            named += [e for e in entries if e.id != wanted and entry_class(role, e) == "dnsmos"]
+        return named
+    return [e for e in entries if entry_class(role, e) == DEFAULT_CLASS[role]]
+
 
 def evaluator_status(weights_manifest: str | os.PathLike[str] | None, root: str | os.PathLike[str],
-                     role: str) -> EvaluatorStatus:
-    """Whether the weights manifest lists a usable, licence-allowed evaluator of `role`."""
+                     role: str, wanted: str | None = None) -> EvaluatorStatus:
+    """Whether the weights manifest lists a usable, licence-allowed evaluator of `role` (the entry
+    `wanted`, or the role's default class)."""
     if not weights_manifest:
         return EvaluatorStatus(role, "evaluator_unavailable", "no weights manifest given")
     from ..core.weights import resolve_weight
 
     try:
-        entries = resolve_weight(weights_manifest, root, role)
+        entries = _selected(resolve_weight(weights_manifest, root, role), role, wanted)
     except LaneError as err:
         return EvaluatorStatus(role, "evaluator_unavailable", f"{err.code}: {err.detail}")
     if not entries:
-        return EvaluatorStatus(role, "evaluator_unavailable", f"no {role} entry in {weights_manifest}")
+        return EvaluatorStatus(role, "evaluator_unavailable",
+                               f"no {DEFAULT_CLASS[role]} {role} entry in {weights_manifest}")
+    cls = entry_class(role, entries[0])
     blocked = [e for e in entries if not (e.weights_license_ok and e.code_license_ok)]
     if blocked:
         e = blocked[0]
         lic = e.weights_license if not e.weights_license_ok else e.code_license
         return EvaluatorStatus(role, "evaluator_license_blocked",
-                               f"{e.id}: licence {lic!r} is not allowed ({e.state})")
+                               f"{e.id}: licence {lic!r} is not allowed ({e.state})", eval_class=cls, ids=[e.id])
     bad = [e for e in entries if not e.usable]
     if bad:
         e = bad[0]
-        return EvaluatorStatus(role, "evaluator_unavailable", f"{e.id}: {e.state} ({'; '.join(e.problems)})")
+        return EvaluatorStatus(role, "evaluator_unavailable", f"{e.id}: {e.state} ({'; '.join(e.problems)})",
+                               eval_class=cls, ids=[e.id])
     return EvaluatorStatus(role, "ok", ", ".join(e.id for e in entries),
-                           [e.path for e in entries if e.path is not None])
+                           [e.path for e in entries if e.path is not None], cls, [e.id for e in entries],
+                           [str(e.actual_sha256) for e in entries])
 
 
 @dataclass
 class Evaluators:
     status: dict[str, EvaluatorStatus]
-    asr: Asr | None = None
-    speaker: SpeakerEncoder | None = None
-    mos: Dnsmos | None = None
+    asr: AsrModel | None = None
+    speaker: SpeakerModel | None = None
+    mos: MosModel | None = None
+
+    def identities(self) -> dict[str, dict[str, Any]]:
+        return {role: s.identity() for role, s in self.status.items()}
+
+
+def _load_asr(cls: str, paths: list[Path]) -> AsrModel:
+    if cls == "pocketsphinx":
+        return Asr(next((p for p in paths if p.is_dir()), None))
+    loader: dict[str, Any] = {"nemo_asr": NemoAsr, "whisper": WhisperAsr, "faster_whisper": FasterWhisperAsr}
+    model: AsrModel = loader[cls](paths[0])
+    return model
+
+
+def _load_speaker(cls: str, paths: list[Path]) -> SpeakerModel:
+    if cls == "titanet":
+        return TitaNet(paths[0])
+    return SpeakerEncoder(next((p for p in paths if p.suffix == ".pt"), None))
+
+
+def _load_mos(cls: str, paths: list[Path]) -> MosModel:
+    if cls == "utmos":
+        return Utmos(paths[0])
+    primary = next((p for p in paths if "sig_bak_ovr" in p.name), None)
+    p808 = next((p for p in paths if "v8" in p.name or "p808" in p.name), None)
+    return Dnsmos(primary, p808)
+
+
+def selection_of(profile_evaluators: Mapping[str, Any] | None) -> dict[str, str | None]:
+    """`eval.evaluators` of a profile ({asr, speaker, mos} -> manifest id or null) by role."""
+    raw = dict(profile_evaluators or {})
+    unknown = sorted(set(raw) - set(PROFILE_KEYS))
+    if unknown:
+        raise LaneError("config_invalid", f"eval.evaluators: unknown key(s) {unknown} (use {', '.join(PROFILE_KEYS)})")
+    return {PROFILE_KEYS[k]: (str(v) if v else None) for k, v in raw.items()}
 
 
 def load_evaluators(weights_manifest: str | os.PathLike[str] | None, root: str | os.PathLike[str],
-                    roles: Sequence[str] = EVALUATOR_ROLES) -> Evaluators:
-    """Load every evaluator whose manifest entry is usable; the others are recorded, not raised."""
+                    roles: Sequence[str] = EVALUATOR_ROLES,
+                    selection: Mapping[str, str | None] | None = None) -> Evaluators:
+    """Load every evaluator whose manifest entry is usable (the entry `selection[role]` names, else the
+    role's default class); the others are recorded, not raised."""
     ev = Evaluators(status={})
     for role in roles:
-        st = evaluator_status(weights_manifest, root, role)
+        st = evaluator_status(weights_manifest, root, role, (selection or {}).get(role))
         if st.ok:
+            cls = str(st.eval_class)
             try:
                 if role == "asr":
-                    ev.asr = Asr(next((p for p in st.paths if p.is_dir()), None))
+                    ev.asr = _load_asr(cls, st.paths)
                 elif role == "speaker_encoder":
-                    ev.speaker = SpeakerEncoder(next((p for p in st.paths if p.suffix == ".pt"), None))
+                    ev.speaker = _load_speaker(cls, st.paths)
                 elif role == "mos_estimator":
-                    primary = next((p for p in st.paths if "sig_bak_ovr" in p.name), None)
-                    p808 = next((p for p in st.paths if "v8" in p.name or "p808" in p.name), None)
-                    ev.mos = Dnsmos(primary, p808)
+                    ev.mos = _load_mos(cls, st.paths)
             except LaneError as err:
-                st = EvaluatorStatus(role, err.code, err.detail)
+                st = EvaluatorStatus(role, err.code, err.detail, eval_class=cls, ids=st.ids, sha256=st.sha256)
         ev.status[role] = st
     return ev

@@ -39,9 +39,10 @@ class Threshold:
 
 # metric -> evaluator role needed to compute it
 METRIC_EVALUATOR = {
-    "cer_ratio": "asr", "wer_ratio": "asr", "cer_synth": "asr",
-    "spk_sim": "speaker_encoder", "spk_margin": "speaker_encoder",
-    "dnsmos_ratio": "mos_estimator", "dnsmos_ovrl": "mos_estimator",
+    **{k: "asr" for k in ("cer_ratio", "wer_ratio", "cer_synth", "cer_ref", "wer_synth", "wer_ref", "cer_sentences",
+                          "cer_synth_jsgf", "cer_ref_jsgf", "cer_ratio_jsgf")},
+    **{k: "speaker_encoder" for k in ("spk_sim", "spk_margin", "spk_sim_ref", "spk_sim_impostor")},
+    **{f"{p}_{k}": "mos_estimator" for p in ("dnsmos", "utmos") for k in ("ratio", "ovrl", "ref", "synth_heldout")},
 }
 
 
@@ -64,3 +65,37 @@ def load_thresholds(eval_cfg: Mapping[str, Any]) -> list[Threshold]:
             raise LaneError("config_invalid", f"eval.thresholds.{metric}: min/max must be numbers") from None
         out.append(Threshold(str(metric), lo, hi, bool(spec.get("optional", False)), METRIC_EVALUATOR.get(str(metric))))
     return out
+
+
+# what computes the metrics that need no weights
+METRIC_TOOLS = {
+    "sanity_failures": "lane.metrics.sanity", "nemo_onnx_mcd": "mel-cepstral-distance (NeMo vs ONNX)",
+    "mcd_db": "mel-cepstral-distance (DTW)", "f0_corr": "pyworld harvest (DTW-aligned)",
+    "f0_rmse_hz": "pyworld harvest (DTW-aligned)", "vuv_error": "pyworld harvest (DTW-aligned)",
+    "duration_ratio": "lane.metrics (trimmed speech)", "rtf_cpu": "wall clock (onnxruntime)",
+}
+
+
+def metric_evaluators(metrics: list[str], identities: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Which evaluator produced each metric: {role, class, id, sha256} of a weights-manifest evaluator, or
+    {tool} for a metric computed without weights."""
+    out: dict[str, dict[str, Any]] = {}
+    for m in metrics:
+        role = METRIC_EVALUATOR.get(m)
+        ident = identities.get(role) if role else None
+        if ident is not None:
+            out[m] = {k: ident.get(k) for k in ("role", "class", "id", "sha256")}
+        elif m in METRIC_TOOLS:
+            out[m] = {"tool": METRIC_TOOLS[m]}
+    return out
+
+
+def evaluator_label(entry: Mapping[str, Any] | None) -> str:
+    """`class (manifest id, sha256 prefix)` or the tool's name; "—" when unknown."""
+    if not entry:
+        return "—"
+    if entry.get("tool"):
+        return str(entry["tool"])
+    sha = str(entry.get("sha256") or "").split(",")[0][:12]
+    ident = ", ".join(x for x in (str(entry.get("id") or ""), f"sha256 {sha}" if sha else "") if x)
+    return f"{entry.get('class') or '?'} ({ident})" if ident else str(entry.get("class") or "?")
