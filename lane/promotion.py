@@ -48,19 +48,39 @@ Bound = tuple[float | None, float | None]
 # The loosest threshold a promotable profile may set, per metric (min, max). A promotable profile must
 # gate every one of these at least this strictly; cer_synth is the absolute intelligibility ceiling
 # besides the ratio to the real recordings, so a weak ASR cannot wave an unintelligible voice through.
-FLOORS: dict[str, Bound] = {
-    "sanity_failures": (None, 0.0),
-    "nemo_onnx_mcd": (None, 1.0),
-    "cer_synth": (None, 0.5),
-    "cer_ratio": (None, 1.5),
-    "spk_sim": (0.75, None),
-    "spk_margin": (0.05, None),
-    "mcd_db": (None, 8.0),
-    "f0_corr": (0.5, None),
-    "vuv_error": (None, 0.2),
-    "duration_ratio": (0.8, 1.25),
-    "dnsmos_ratio": (0.85, None),
+# The metrics an evaluator produces have floors of that evaluator (EVALUATOR_FLOORS, by the class the
+# validate stage recorded): a number from pocketsphinx is not one from Whisper.
+#   pocketsphinx (free decoding, general en-us LM): CER 0.5 absolute, 1.5x the recordings'. Its CER on
+#     clean read speech is 0.1-0.3 (espeak speech 0.3-0.6), so 0.5 is "mostly understood".
+#   nemo_asr, whisper, faster_whisper (Parakeet/Canary/Whisper-large class): CER 0.10 absolute. They get
+#     0.01-0.03 on clean read speech (WER 2-4 %); TTS papers report WER 1-3 % for good voices, so a voice
+#     at CER 0.10 (WER ~0.2) is plainly impaired. Ratio 2.0, not 1.5: the recordings' CER is so low that
+#     one misheard word per sentence doubles it (the absolute ceiling carries the gate).
+#   ge2e (resemblyzer): cosine 0.75, margin over an impostor 0.05 (same-speaker 0.8-0.95, different
+#     speakers of one sex 0.6-0.8: GE2E's scale is compressed).
+#   titanet: cosine 0.6, margin 0.15. TitaNet spreads speakers apart (different speakers 0.0-0.4,
+#     verification thresholds 0.5-0.7 on VoxCeleb), so 0.6 is "TitaNet accepts it as the speaker".
+#   dnsmos, utmos: naturalness at least 0.85 of the recordings' on the same estimator.
+EVALUATOR_FLOORS: dict[str, dict[str, Bound]] = {
+    "pocketsphinx": {"cer_synth": (None, 0.5), "cer_ratio": (None, 1.5)},
+    **{c: {"cer_synth": (None, 0.1), "cer_ratio": (None, 2.0)} for c in ("nemo_asr", "whisper", "faster_whisper")},
+    "ge2e": {"spk_sim": (0.75, None), "spk_margin": (0.05, None)},
+    "titanet": {"spk_sim": (0.6, None), "spk_margin": (0.15, None)},
+    "dnsmos": {"dnsmos_ratio": (0.85, None)},
+    "utmos": {"utmos_ratio": (0.85, None)},
 }
+DEFAULT_EVALUATORS = {"asr": "pocketsphinx", "speaker_encoder": "ge2e", "mos_estimator": "dnsmos"}
+
+
+def floors_for(classes: dict[str, Any] | None = None) -> dict[str, Bound]:
+    """The floors for a run whose evaluators were of these classes (role -> class; missing: the defaults)."""
+    c = {**DEFAULT_EVALUATORS, **{k: v for k, v in (classes or {}).items() if v in EVALUATOR_FLOORS}}
+    return {"sanity_failures": (None, 0.0), "nemo_onnx_mcd": (None, 1.0), **EVALUATOR_FLOORS[c["asr"]],
+            **EVALUATOR_FLOORS[c["speaker_encoder"]], "mcd_db": (None, 8.0), "f0_corr": (0.5, None),
+            "vuv_error": (None, 0.2), "duration_ratio": (0.8, 1.25), **EVALUATOR_FLOORS[c["mos_estimator"]]}
+
+
+FLOORS: dict[str, Bound] = floors_for()  # with the default evaluators (pocketsphinx, GE2E, DNSMOS)
 METRIC_LABELS = {
     "sanity_failures": "clips failing sanity (NaN, silence, clipping, pauses, length)",
     "nemo_onnx_mcd": "NeMo vs ONNX agreement (MCD, dB)",
@@ -73,6 +93,7 @@ METRIC_LABELS = {
     "vuv_error": "voiced/unvoiced disagreement",
     "duration_ratio": "duration / the recording's",
     "dnsmos_ratio": "DNSMOS naturalness / the recordings'",
+    "utmos_ratio": "UTMOS naturalness / the recordings'",
     "rtf_cpu": "real-time factor on CPU (ONNX)",
 }
 
@@ -102,6 +123,11 @@ class Evidence:
     bundle_problems: list[str] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    evaluators: dict[str, Any] = field(default_factory=dict)  # validate's evaluators by role (class, id, sha256)
+
+    @property
+    def floors(self) -> dict[str, Bound]:
+        return floors_for({r: (e or {}).get("class") for r, e in self.evaluators.items() if isinstance(e, dict)})
 
     def check(self, stage: str, check_id: str) -> dict[str, Any] | None:
         for c in (self.results.get(stage) or {}).get("checks") or []:
@@ -174,7 +200,8 @@ def _bundle_evidence(ev: Evidence) -> None:
     check = validate_voice_bundle(ev.bundle_dir, ev.root)
     ev.bundle_problems = check.problems
     ev.manifest = _read(ev.bundle_dir / "manifest.json") or {}
-    ev.metrics = ((_read(ev.bundle_dir / "validation.json") or {}).get("metrics")) or {}
+    validation = _read(ev.bundle_dir / "validation.json") or {}
+    ev.metrics, ev.evaluators = validation.get("metrics") or {}, validation.get("evaluators") or {}
 
 
 def gather(root: str | os.PathLike[str], run_id: str) -> Evidence:
@@ -200,7 +227,8 @@ def gather(root: str | os.PathLike[str], run_id: str) -> Evidence:
     ev.ledger_ok, ev.ledger_problem = verdict.ok, verdict.problem or ""
     _bundle_evidence(ev)
     if not ev.metrics:
-        ev.metrics = dict(((_read(run_dir / "validate" / "metrics.json") or {}).get("metrics")) or {})
+        summary = _read(run_dir / "validate" / "metrics.json") or {}
+        ev.metrics, ev.evaluators = dict(summary.get("metrics") or {}), dict(summary.get("evaluators") or {})
     return ev
 
 
@@ -320,7 +348,7 @@ def rule_consent(ev: Evidence) -> Item:
 
 def _gated(ev: Evidence) -> dict[str, dict[str, Any]]:
     res = ev.results.get("validate") or {}
-    return {str(c["id"]): c for c in res.get("checks") or [] if c.get("id") in FLOORS or "threshold" in c}
+    return {str(c["id"]): c for c in res.get("checks") or [] if c.get("id") in ev.floors or "threshold" in c}
 
 
 def rule_quality_evaluated(ev: Evidence) -> Item:
@@ -331,11 +359,11 @@ def rule_quality_evaluated(ev: Evidence) -> Item:
         return _no("quality_evaluated", label, "no validate result", "not_evaluated",
                    "The voice's quality was never measured in this run.", "missing")
     gated = _gated(ev)
-    missing = [m for m in FLOORS if m not in gated or gated[m].get("ok") is None or gated[m].get("optional")]
+    missing = [m for m in ev.floors if m not in gated or gated[m].get("ok") is None or gated[m].get("optional")]
     if missing:
         return _no("quality_evaluated", label, f"not measured, or optional: {', '.join(missing)}", "not_evaluated",
                    f"Some quality was not measured ({', '.join(missing)}): a missing evaluator is never a pass.")
-    return _ok("quality_evaluated", label, f"{len(FLOORS)} metrics measured")
+    return _ok("quality_evaluated", label, f"{len(ev.floors)} metrics measured")
 
 
 def rule_quality_passed(ev: Evidence) -> Item:
@@ -366,13 +394,14 @@ def rule_thresholds_floor(ev: Evidence) -> Item:
     if not ev.profile_promotable:
         return Item("thresholds_floor", label, "n/a", "floors apply to promotable profiles; metrics are advisory")
     th = (ev.profile.get("eval") or {}).get("thresholds") or {}
-    loose = [m for m, bound in FLOORS.items() if _looser(bound, th.get(m))]
+    floors = ev.floors
+    loose = [m for m, bound in floors.items() if _looser(bound, th.get(m))]
     if loose:
         m = loose[0]
         return _no("thresholds_floor", label, f"looser than the floor or not gated: {', '.join(loose)}",
                    "thresholds_below_floor", f"The {ev.settings.get('profile')} profile sets {m} to {th.get(m)}, looser "
-                   f"than the lane's floor {describe(FLOORS[m])}: a promotable profile cannot lower the bar.")
-    return _ok("thresholds_floor", label, f"{len(FLOORS)} thresholds at or above their floors")
+                   f"than the lane's floor {describe(floors[m])}: a promotable profile cannot lower the bar.")
+    return _ok("thresholds_floor", label, f"{len(floors)} thresholds at or above their floors")
 
 
 def rule_bundle(ev: Evidence) -> Item:
@@ -495,11 +524,12 @@ def quality_table(ev: Evidence) -> list[QualityRow]:
     gated = _gated(ev)
     th = (ev.profile.get("eval") or {}).get("thresholds") or {}
     rows = []
-    for m in [*FLOORS, *[g for g in gated if g not in FLOORS]]:
+    floors = ev.floors
+    for m in [*floors, *[g for g in gated if g not in floors]]:
         c = gated.get(m)
         value = (c or {}).get("value", ev.metrics.get(m))
         value = float(value) if isinstance(value, int | float) else None
-        floor = FLOORS.get(m)
+        floor = floors.get(m)
         if c is not None and c.get("ok") is not None:
             result = "pass" if c["ok"] else "FAIL"
         elif c is not None:
