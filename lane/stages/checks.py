@@ -106,8 +106,17 @@ def _check_profile_settings(prof: dict[str, Any], root: Path) -> None:
     unknown = sorted(set(evc) - set(EVAL_DEFAULTS))
     if unknown:
         problems.append(f"unknown eval setting(s) {unknown} (known: {', '.join(sorted(EVAL_DEFAULTS))})")
-    if evc.get("asr_mode", EVAL_DEFAULTS["asr_mode"]) not in ("lm", "jsgf"):
-        problems.append(f"eval.asr_mode must be lm or jsgf, not {evc.get('asr_mode')!r}")
+    if "asr_mode" in unknown:
+        problems.append("eval.asr_mode is gone: the gated CER always comes from free decoding (the grammar-"
+                        "constrained score is an advisory row, eval.asr_grammar_advisory)")
+    if not isinstance(evc.get("evaluators") or {}, dict):
+        problems.append("eval.evaluators must map asr/speaker/mos to weights-manifest entry ids")
+    else:
+        from ..metrics.evaluators import PROFILE_KEYS
+
+        bad = sorted(set(evc.get("evaluators") or {}) - set(PROFILE_KEYS))
+        if bad:
+            problems.append(f"eval.evaluators: unknown key(s) {bad} (use {', '.join(PROFILE_KEYS)})")
     sentences = Path(str(evc.get("sentences", EVAL_DEFAULTS["sentences"])))
     if not (sentences if sentences.is_absolute() else root / sentences).is_file():
         problems.append(f"eval.sentences {sentences} does not exist")

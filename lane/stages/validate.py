@@ -11,7 +11,11 @@ Order of work:
    (runs/<id>/train/data/val_manifest.json) and of configs/eval/sentences.txt; a few texts also through
    NeMo (`lane.nemo.synth.nemo_synthesize`) to check both paths agree;
 3. metrics (`lane.metrics`) for the synthesis and, where it makes sense, for the reference
-   recordings, so ratios cancel the evaluators' own weakness;
+   recordings, so ratios cancel the evaluators' own weakness. Intelligibility is scored by an ASR that
+   decodes freely (it is not told the sentence); pocketsphinx's grammar-constrained score (a grammar of
+   the expected words) is recorded beside it as `*_jsgf`, advisory, never gated. The evaluators are the
+   profile's `eval.evaluators` (weights-manifest ids) or the defaults, and every metric names its
+   evaluator (`metric_evaluators`, `evaluators`: manifest id, class, sha256);
 4. one check per metric from the profile's `eval.thresholds` (their order is the check order, so the
    first failing one is `first_fail`); a missing or licence-blocked evaluator leaves its checks
    "not evaluated" (blocking unless the threshold says `optional: true`; when the only gaps are
@@ -41,7 +45,8 @@ from .params import StageParams
 VALIDATION_SCHEMA = "lane.validation/1"
 
 DEFAULTS: dict[str, Any] = {
-    "asr_mode": "jsgf",            # lm | jsgf (grammar from the expected words; sharper, see lane.metrics)
+    "evaluators": {},              # {asr, speaker, mos}: a weights-manifest entry id each (none: pocketsphinx, GE2E, DNSMOS)
+    "asr_grammar_advisory": True,  # also score pocketsphinx with a grammar of the expected words: advisory rows only
     "max_heldout": 20,             # held-out clips evaluated (first N of the val manifest)
     "nemo_agree_n": 2,             # texts also synthesized through NeMo to compare with ONNX
     "sentences": "configs/eval/sentences.txt",
@@ -178,20 +183,24 @@ def _sanity_metrics(pairs: list[Pair], sr: int, cfg: dict[str, Any]) -> dict[str
             "sanity_problems": ",".join(f"{k}:{v}" for k, v in sorted(problems.items()))}
 
 
-def _asr_metrics(asr: Any, pairs: list[Pair], held: list[Pair], sents: list[Pair], sr: int, mode: str,
-                 tick: _Ticker) -> dict[str, Any]:
-    """Intelligibility: CER/WER of the synthesis and of the real recordings of the same texts."""
+def _asr_metrics(asr: Any, pairs: list[Pair], held: list[Pair], sents: list[Pair], sr: int, tick: _Ticker,
+                 mode: str = "lm", suffix: str = "") -> dict[str, Any]:
+    """Intelligibility: CER/WER of the synthesis and of the real recordings of the same texts. `mode` lm
+    is free decoding (the gated numbers); jsgf (suffix `_jsgf`) gives pocketsphinx a grammar of the
+    expected words: advisory, it says more about "which sentence was it" than "can one understand it"."""
     for p in pairs:
         sc = asr.score(p.synth, sr, p.spoken, mode)
-        p.metrics.update(cer=sc["cer"], wer=sc["wer"], hyp=sc["hyp"])
+        p.metrics.update({f"cer{suffix}": sc["cer"], f"wer{suffix}": sc["wer"], f"hyp{suffix}": sc["hyp"]})
         tick(f"asr {p.kind}")
     for p in held:
         sc = asr.score(p.ref, p.ref_sr, p.spoken, mode)
-        p.metrics.update(cer_ref=sc["cer"], wer_ref=sc["wer"], hyp_ref=sc["hyp"])
+        p.metrics.update({f"cer_ref{suffix}": sc["cer"], f"wer_ref{suffix}": sc["wer"], f"hyp_ref{suffix}": sc["hyp"]})
         tick("asr reference")
-    m: dict[str, Any] = {k: ev.nanmean(p.metrics[src] for p in held) for k, src in
+    m: dict[str, Any] = {k + suffix: ev.nanmean(p.metrics[src + suffix] for p in held) for k, src in
                          (("cer_synth", "cer"), ("cer_ref", "cer_ref"), ("wer_synth", "wer"), ("wer_ref", "wer_ref"))}
-    m["cer_ratio"] = ev.safe_ratio(m["cer_synth"], m["cer_ref"])
+    m[f"cer_ratio{suffix}"] = ev.safe_ratio(m[f"cer_synth{suffix}"], m[f"cer_ref{suffix}"])
+    if suffix:
+        return m
     m["wer_ratio"] = ev.safe_ratio(m["wer_synth"], m["wer_ref"])
     m["cer_sentences"] = ev.nanmean(p.metrics["cer"] for p in sents)
     return m
@@ -229,16 +238,18 @@ def _spectral_metrics(held: list[Pair], sr: int, tick: _Ticker) -> dict[str, Any
 
 
 def _mos_metrics(mos: Any, pairs: list[Pair], held: list[Pair], sr: int) -> dict[str, Any]:
-    """Naturalness estimate (DNSMOS overall), and its ratio to the recordings."""
+    """Naturalness estimate (DNSMOS overall, or UTMOS), and its ratio to the recordings; the keys carry
+    the estimator's prefix (dnsmos_*, utmos_*), so one scale is never read as the other."""
+    k = mos.prefix
     for p in pairs:
-        p.metrics["dnsmos"] = mos.score(p.synth, sr)["ovrl"]
+        p.metrics[k] = mos.overall(p.synth, sr)
     for p in held:
-        p.metrics["dnsmos_ref"] = mos.score(p.ref, p.ref_sr)["ovrl"]
-    m: dict[str, Any] = {"dnsmos_ovrl": ev.nanmean(p.metrics["dnsmos"] for p in pairs)}
+        p.metrics[f"{k}_ref"] = mos.overall(p.ref, p.ref_sr)
+    m: dict[str, Any] = {f"{k}_ovrl": ev.nanmean(p.metrics[k] for p in pairs)}
     if held:
-        m["dnsmos_synth_heldout"] = ev.nanmean(p.metrics["dnsmos"] for p in held)
-        m["dnsmos_ref"] = ev.nanmean(p.metrics["dnsmos_ref"] for p in held)
-        m["dnsmos_ratio"] = m["dnsmos_synth_heldout"] / m["dnsmos_ref"] if m["dnsmos_ref"] else None
+        m[f"{k}_synth_heldout"] = ev.nanmean(p.metrics[k] for p in held)
+        m[f"{k}_ref"] = ev.nanmean(p.metrics[f"{k}_ref"] for p in held)
+        m[f"{k}_ratio"] = m[f"{k}_synth_heldout"] / m[f"{k}_ref"] if m[f"{k}_ref"] else None
     return m
 
 
@@ -247,13 +258,16 @@ def compute_metrics(pairs: list[Pair], sr: int, evaluators: ev.Evaluators, cfg: 
     """Every metric over the pairs. Keys are flat; values None where not computable."""
     held = [p for p in pairs if p.kind == "heldout" and p.ref is not None]
     sents = [p for p in pairs if p.kind == "sentence"]
-    tick = _Ticker(st, len(pairs) + len(held))
-    mode = str(cfg.get("asr_mode", "jsgf"))
+    grammar = bool(cfg.get("asr_grammar_advisory", True)) and evaluators.asr is not None \
+        and evaluators.asr.supports_grammar
+    tick = _Ticker(st, (2 if grammar else 1) * (len(pairs) + len(held)) + len(held))
     m: dict[str, Any] = {"n_heldout": len(held), "n_sentences": len(sents)}
     m.update(_sanity_metrics(pairs, sr, cfg))
-    m["asr_mode"] = mode
+    m["asr_mode"] = "free decoding"  # the gated CER: the ASR is not told the sentence
     if evaluators.asr is not None:
-        m.update(_asr_metrics(evaluators.asr, pairs, held, sents, sr, mode, tick))
+        m.update(_asr_metrics(evaluators.asr, pairs, held, sents, sr, tick))
+        if grammar:  # advisory: pocketsphinx given the expected words as a grammar
+            m.update(_asr_metrics(evaluators.asr, pairs, held, sents, sr, tick, "jsgf", "_jsgf"))
     if evaluators.speaker is not None and held:
         m.update(_speaker_metrics(evaluators.speaker, pairs, held, sr, impostor))
     m.update(_spectral_metrics(held, sr, tick))
@@ -291,27 +305,34 @@ def record_checks(st: StageRun, thresholds: list[ev.Threshold], metrics: dict[st
 
 
 # ------------------------------------------------------------------------------------ media
-def metrics_table(rows: list[dict[str, Any]], metrics: dict[str, Any]) -> str:
+def metrics_table(rows: list[dict[str, Any]], metrics: dict[str, Any],
+                  evaluators: dict[str, dict[str, Any]] | None = None) -> str:
     """A Markdown table of the gated metrics (pass / FAIL / not evaluated), then the metrics with a
-    production floor that this profile does not gate (advisory, against that floor), then the rest."""
-    from ..promotion import FLOORS, describe
+    production floor that this profile does not gate (advisory, against that floor; the floors of the
+    evaluators that ran), then the rest. Each row names the metric's evaluator."""
+    from ..promotion import describe, floors_for
 
-    lines = ["| check | value | threshold | result |", "|---|---|---|---|"]
+    floors = floors_for({r: e.get("class") for r, e in (evaluators or {}).items()})
+    who = ev.metric_evaluators(list(metrics) + [r["id"] for r in rows], evaluators or {})
+    lines = ["| check | value | threshold | result | evaluator |", "|---|---|---|---|---|"]
     for r in rows:
         mark = "pass" if r["ok"] else ("not evaluated" + (" (optional)" if r["optional"] else "") if r["ok"] is None else "FAIL")
         val = "-" if r["value"] is None else f"{r['value']:.4g}"
-        lines.append(f"| {r['id']} | {val} | {r['threshold']} | {mark} |")
+        lines.append(f"| {r['id']} | {val} | {r['threshold']} | {mark} | {ev.evaluator_label(who.get(r['id']))} |")
     gated = {r["id"] for r in rows}
-    for m, bound in FLOORS.items():
+    for m, bound in floors.items():
         if m not in gated:
             v = metrics.get(m)
             meets = v is not None and not ((bound[0] is not None and v < bound[0]) or (bound[1] is not None and v > bound[1]))
             result = "not evaluated" if v is None else f"advisory ({'meets' if meets else 'below'} the production bar)"
-            lines.append(f"| {m} | {'-' if v is None else f'{v:.4g}'} | production bar {describe(bound)} | {result} |")
-    extra = [(k, v) for k, v in metrics.items() if k not in gated and k not in FLOORS]
+            lines.append(f"| {m} | {'-' if v is None else f'{v:.4g}'} | production bar {describe(bound)} | {result} "
+                         f"| {ev.evaluator_label(who.get(m))} |")
+    extra = [(k, v) for k, v in metrics.items() if k not in gated and k not in floors]
     if extra:
-        lines += ["", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v if not isinstance(v, float) else f'{v:.4g}'} |" for k, v in extra]
+        lines += ["", "| metric | value | evaluator |", "|---|---|---|"]
+        lines += [f"| {k}{' (advisory: grammar of the expected words)' if k.endswith('_jsgf') else ''} | "
+                  f"{v if not isinstance(v, float) else f'{v:.4g}'} | {ev.evaluator_label(who.get(k))} |"
+                  for k, v in extra]
     return "\n".join(lines) + "\n"
 
 
@@ -365,10 +386,11 @@ def plot_pair(pair: Pair, sr: int, out_png: Path, kind: str) -> Path:
 
 
 def write_media(st: StageRun, pairs: list[Pair], sr: int, rows: list[dict[str, Any]],
-                metrics: dict[str, Any], n_pairs: int) -> list[MediaItem]:
+                metrics: dict[str, Any], n_pairs: int,
+                evaluators: dict[str, dict[str, Any]] | None = None) -> list[MediaItem]:
     mdir = media_dir(st.stage_dir)
     items: list[MediaItem] = []
-    atomic_write_text(mdir / "metrics.md", metrics_table(rows, metrics))
+    atomic_write_text(mdir / "metrics.md", metrics_table(rows, metrics, evaluators))
     items.append(MediaItem("table", "media/metrics.md", "Validation metrics and thresholds", "Validation metrics"))
     shown = [p for p in pairs if p.kind == "heldout" and p.ref is not None][:n_pairs]
     if len(shown) < n_pairs:
@@ -424,7 +446,7 @@ def _texts(w: _Work, vman: Path) -> None:
     if not w.pairs:
         msg = f"no held-out recordings ({rel(vman, w.root)} missing or empty)"
         for k in ("cer_ratio", "wer_ratio", "spk_sim", "spk_margin", "mcd_db", "f0_rmse_hz", "f0_corr",
-                  "vuv_error", "duration_ratio", "dnsmos_ratio"):
+                  "vuv_error", "duration_ratio", "dnsmos_ratio", "utmos_ratio"):
             w.why_missing[k] = msg
     w.pairs += [Pair(s, _normalize(s), kind="sentence") for s in read_sentences(_abs(w.root, w.cfg["sentences"]))]
 
@@ -468,7 +490,7 @@ def _evidence(st: StageRun, w: _Work, summary: dict[str, Any], rows: list[dict[s
         save_wav(audio_dir / f"{p.kind}_{i:03d}.wav", p.synth, w.sr)
         summary["texts"].append({"text": p.text, "kind": p.kind, "ref": p.ref_path or None,
                                  **{k: (_f(v) if not isinstance(v, (str, list)) else v) for k, v in p.metrics.items()}})
-    items = write_media(st, w.pairs, w.sr, rows, summary["metrics"], int(w.cfg["media_pairs"]))
+    items = write_media(st, w.pairs, w.sr, rows, summary["metrics"], int(w.cfg["media_pairs"]), summary["evaluators"])
     metrics_path = st.stage_dir / "metrics.json"
     atomic_write_text(metrics_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     st.artifact("validation_metrics", metrics_path)
@@ -494,8 +516,11 @@ def validate_stage(st: StageRun, profile: dict[str, Any], *, root: str | os.Path
     bdir = Path(bundle_dir) if bundle_dir else candidate_dir(rootp, voice_profile_id, st.run_id)
     w = _Work(rootp, bdir, cfg, time.monotonic())
     _check_bundle(st, w)
-    evaluators = ev.load_evaluators(weights_manifest, rootp)  # missing ones are recorded, not raised
-    st.stats(**{f"evaluator_{role}": s.state for role, s in evaluators.status.items()})
+    # missing ones are recorded, not raised
+    evaluators = ev.load_evaluators(weights_manifest, rootp, selection=ev.selection_of(cfg.get("evaluators")))
+    st.stats(**{f"evaluator_{role}": s.state for role, s in evaluators.status.items()},
+             **{f"evaluator_{role}_class": s.eval_class for role, s in evaluators.status.items() if s.eval_class},
+             **{f"evaluator_{role}_id": ",".join(s.ids) for role, s in evaluators.status.items() if s.ids})
     _texts(w, Path(val_manifest) if val_manifest else Path(run_dir) / "train" / "data" / "val_manifest.json")
     speed = _synthesis(st, w)
     metrics = compute_metrics(w.pairs, w.sr, evaluators, cfg, _impostor(w), st)
@@ -508,8 +533,8 @@ def validate_stage(st: StageRun, profile: dict[str, Any], *, root: str | os.Path
         "schema": VALIDATION_SCHEMA, "run_id": st.run_id, "profile": profile.get("name"),
         "voice_profile_id": voice_profile_id, "created_at": now_iso(), "ok": ok,
         "first_fail": (failed + missing)[0] if (failed or missing) else None,
-        "metrics": metrics, "checks": rows,
-        "evaluators": {r: {"state": s.state, "detail": s.detail} for r, s in evaluators.status.items()},
+        "metrics": metrics, "checks": rows, "evaluators": evaluators.identities(),
+        "metric_evaluators": ev.metric_evaluators(list(metrics), evaluators.identities()),
         "texts": [], "duration_s": round(time.monotonic() - w.t_start, 2),
     }
     n_media = _evidence(st, w, summary, rows)
