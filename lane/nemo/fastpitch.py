@@ -42,6 +42,8 @@ def train_settings(profile: dict[str, Any]) -> dict[str, Any]:
         "val_every": 0, "limit_val_batches": 4, "num_workers": 0,
     }
     out.update({k: v for k, v in t.items() if k not in ("fastpitch", "vocoder")})
+    out["select"] = {"every": 100, "n_texts": 3, "keep": 3, "n_refs": 4,
+                     "texts": "configs/eval/selection_sentences.txt", **dict(t.get("select") or {})}
     out["fastpitch"] = fp
     out["vocoder"] = voc
     return out
@@ -72,6 +74,17 @@ def settings_problems(profile: dict[str, Any], root: Path) -> list[str]:
     for name, sec in (("train.fastpitch.base", fp), ("train.vocoder.hifigan.base", voc.get("hifigan") or {})):
         if sec.get("base") is not None and not isinstance(sec.get("base"), str):
             out.append(f"{name} names a weights-manifest entry id, not {sec.get('base')!r}")
+    sel = t["select"]
+    unknown_sel = sorted(set(sel) - {"every", "n_texts", "keep", "n_refs", "texts"})
+    if unknown_sel:
+        out.append(f"unknown train.select key(s) {unknown_sel} (every, n_texts, keep, n_refs, texts)")
+    for key in ("every", "n_texts", "keep", "n_refs"):
+        if not isinstance(sel.get(key), int) or sel[key] < (0 if key == "every" else 1):
+            out.append(f"train.select.{key} must be a {'non-negative' if key == 'every' else 'positive'} integer, "
+                       f"not {sel.get(key)!r}")
+    texts = Path(str(sel.get("texts")))
+    if int(sel.get("every") or 0) > 0 and not (texts if texts.is_absolute() else root / texts).is_file():
+        out.append(f"train.select.texts {texts} does not exist")
     if not isinstance(fp.get("max_steps"), int) or fp["max_steps"] < 1:
         out.append(f"train.fastpitch.max_steps must be a positive integer, not {fp.get('max_steps')!r}")
     parts = [("train.fastpitch", fp.get("config"), fp.get("model"))]

@@ -81,6 +81,28 @@ def _run(source: str | os.PathLike[str] | dict[str, Any], texts: Sequence[str], 
     return out
 
 
+def griffin_lim_synthesis(fp: Any, texts: Sequence[str], params: dict[str, Any]) -> list[Any]:
+    """Audio for each (normalised) text from a FastPitch model in memory (pitch shift 0, pace 1) through
+    Griffin-Lim: what checkpoint selection listens to while training."""
+    import torch
+
+    from ..bundle.voice import griffin_lim
+
+    audio = _audio_of(fp)
+    dev = next(fp.parameters()).device
+    out: list[Any] = []
+    for text in texts:
+        ids = nemo_encode(fp.vocab, text)
+        if not ids:
+            raise LaneError("synthesis_failed", f"text {text!r} has no characters the voice can speak")
+        t = torch.tensor([ids], dtype=torch.long, device=dev)
+        spect, num_frames, *_ = fp.forward_for_export(text=t, pitch=torch.zeros(t.shape, device=dev),
+                                                      pace=torch.ones(t.shape, device=dev))
+        mel = spect[0, :, : int(num_frames[0])].float().cpu().numpy()
+        out.append(griffin_lim(mel, audio, n_iter=int(params.get("n_iter", 32)), power=float(params.get("power", 1.2))))
+    return out
+
+
 def _audio_of(fp: Any) -> dict[str, Any]:
     from .fastpitch import audio_settings
 

@@ -160,6 +160,33 @@ def _report_training(st: StageRun, out_dir: Path, step_times: list[float], wall:
                                                          "Training")])
 
 
+def _fit_best(st: StageRun, settings: dict[str, Any], cfg: Any, ds: Any, *, out_dir: Path, base: dict[str, Any] | None,
+              resume: bool, weights_manifest: str | None) -> tuple[Any, int, list[float], float]:
+    """Fit FastPitch with checkpoint selection (lane.nemo.select) when the profile asks for it; the model
+    comes back holding the best kept weights, not the last. Records the curve (train/select.json, an
+    artifact; the plot) and the choice in the stage stats."""
+    from .fastpitch import run_fastpitch
+    from .select import make_selector, plot_selection
+
+    selector = make_selector(st, settings, ds, out_dir, weights_manifest, Path(st.root))
+    t0 = time.monotonic()
+    model, steps, step_times = run_fastpitch(st, settings, cfg, out_dir=out_dir, base=base, resume=resume,
+                                             extra_callbacks=[selector] if selector else None)
+    wall = time.monotonic() - t0
+    if selector is not None:
+        record = selector.finish(model, wall)
+        path = st.stage_dir / "select.json"
+        atomic_write_json(path, record)
+        plot_selection(record, st.stage_dir / "media" / "selection.png")
+        st.artifact("checkpoint_selection", path)
+        st.stats(select_best_step=record["best_step"], select_best_score=record["best_score"],
+                 select_last_step=record["last_step"], select_evals=len(record["history"]),
+                 select_wall_s=record["wall_s"], select_share=record["share"])
+        print(f"checkpoint selection: exporting step {record['best_step']} (score {record['best_score']}; "
+              f"last step {record['last_step']}); {record['wall_s']} s of scoring", flush=True)
+    return model, steps, step_times, wall
+
+
 def _not_promotable(profile: dict[str, Any], settings: dict[str, Any], init: str, base_fp: Any) -> list[str]:
     """Why the models this run trains cannot be released ([]: they can, as far as training goes)."""
     why = [] if profile.get("promotable", True) else ["the profile is not promotable"]
@@ -189,7 +216,7 @@ def train_voice(st: StageRun, profile: dict[str, Any], ds: Any, *, out_dir: Path
     atomic_write_json(out_dir / "dataset.json", {"sha256": dataset["sha256"]})
 
     import_nemo()  # nemo_runtime_unavailable before anything else
-    from .fastpitch import audio_settings, fastpitch_config, run_fastpitch
+    from .fastpitch import audio_settings, fastpitch_config
     from .tokenizer import describe_tokenizer
 
     init = settings["fastpitch"]["init"]
@@ -199,9 +226,8 @@ def train_voice(st: StageRun, profile: dict[str, Any], ds: Any, *, out_dir: Path
     cfg, epoch = fastpitch_config(settings, ds, root, out_dir)
     st.stats(promotable=promotable, precision=str(settings["precision"]), epoch_repeat=epoch["repeat"],
              batch_size=epoch["batch_size"], fastpitch_init="base" if base_fp else "scratch")
-    t0 = time.monotonic()
-    model, steps, step_times = run_fastpitch(st, settings, cfg, out_dir=out_dir, base=base_fp, resume=resume)
-    wall = time.monotonic() - t0
+    model, steps, step_times, wall = _fit_best(st, settings, cfg, ds, out_dir=out_dir, base=base_fp, resume=resume,
+                                               weights_manifest=weights_manifest)
     fp_nemo = out_dir / "fastpitch.nemo"
     model.eval()
     model.save_to(str(fp_nemo))
