@@ -137,6 +137,45 @@ def _scheduler_job(run_dir: Path) -> str | None:
     return str(job["job_id"]) if isinstance(job, dict) and job.get("job_id") else None
 
 
+# recorded beside the gated metrics, never gated: the grammar-constrained CER (pocketsphinx told the words)
+ADVISORY_ROWS = {
+    "cer_synth_jsgf": "CER of the synthesized speech, ASR given a grammar of the expected words (advisory)",
+    "cer_ratio_jsgf": "CER ratio with that grammar (advisory: the decoder is told the sentence)",
+}
+
+
+def _quality(ev: Any, rows: list[Any]) -> list[dict[str, Any]]:
+    """The decision's quality rows with each metric's evaluator (class, manifest id, sha256 prefix), then
+    the advisory grammar-constrained rows."""
+    from ..metrics.thresholds import evaluator_label, metric_evaluators
+
+    who = metric_evaluators([*(r.metric for r in rows), *ADVISORY_ROWS], ev.evaluators)
+    out = [{**vars(r), "evaluator": evaluator_label(who.get(r.metric))} for r in rows]
+    for m, label in ADVISORY_ROWS.items():
+        value = ev.metrics.get(m)
+        if isinstance(value, int | float):
+            out.append({"metric": m, "label": label, "value": float(value), "threshold": "recorded", "floor": "—",
+                        "result": "advisory (not gated)", "evaluator": evaluator_label(who.get(m))})
+    return out
+
+
+def _selection(root: Path, run_dir: Path, train: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The train stage's checkpoint selection (its certified artifact, re-hashed now): the score per
+    evaluated step, the kept checkpoints and the exported one, and the curve's image."""
+    from ..core.fsutil import sha256_file
+
+    art = next((a for a in (train or {}).get("artifacts") or [] if a.get("kind") == "checkpoint_selection"), None)
+    if art is None:
+        return None
+    path = root / art["path"]
+    if not path.is_file() or sha256_file(path) != art.get("sha256"):
+        return {"problem": f"{art['path']} changed since the train stage certified it", "history": []}
+    data = _read(path) or {}
+    png = run_dir / "train" / "media" / "selection.png"
+    return {**data, "problem": "",
+            "png": base64.b64encode(png.read_bytes()).decode("ascii") if png.is_file() else None}
+
+
 def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
     """Everything the templates show."""
     from ..promotion import decide, gather
@@ -158,7 +197,8 @@ def collect_report(root: str | os.PathLike[str], run_id: str) -> dict[str, Any]:
         "status": status.get("status") or "unknown", "reason": status.get("reason") or "unknown",
         "exit_code": status.get("exit_code"), "detail": status.get("detail") or "",
         "go": decision.go, "verdict": decision.verdict, "reasons": decision.reasons,
-        "reason_codes": decision.reason_codes, "checklist": decision.items, "quality": decision.quality,
+        "reason_codes": decision.reason_codes, "checklist": decision.items, "quality": _quality(ev, decision.quality),
+        "selection": _selection(ev.root, ev.run_dir, ev.results.get("train")),
         "pairs": pairs, "media": media, "stages": stages, "cost": _cost(ev.root, stages),
         "provenance": _provenance(ev), "timings": status.get("timings") or {},
         "line_counts": status.get("line_counts") or {}, "bundle_path": status.get("bundle_path"),
