@@ -27,6 +27,7 @@ CI_PROFILE = """\
 extends: demo
 train:
   checkpoint_every: 20
+  select: {every: 20}
   fastpitch:
     max_steps: 40
 """
@@ -99,6 +100,22 @@ def test_demo_bundle_validates_and_report_is_no_go_only_for_promotability(
     assert verify_bundle.returncode == 0 and "verdict NO-GO" in verify_bundle.stdout, verify_bundle.stdout
     html = (root / "reports" / f"readiness-{run_id}.html").read_text()
     assert "<audio" in html and "data:image/png;base64," in html
+    # the gated CER is free decoding, the grammar one is advisory, and every metric names its evaluator
+    assert "(`cer_synth_jsgf`)" in report and "advisory (not gated)" in report
+    assert "| pocketsphinx (pocketsphinx_en_us, sha256 52497f3603eb) |" in report
+    assert "ge2e (resemblyzer_voice_encoder, sha256 39373b86598f)" in report
+    metrics = json.loads((bundle / "validation.json").read_text())
+    assert metrics["metrics"]["asr_mode"] == "free decoding"
+    assert metrics["evaluators"]["asr"]["class"] == "pocketsphinx"
+    assert metrics["metric_evaluators"]["cer_synth"]["id"] == "pocketsphinx_en_us"
+    # training kept the best checkpoint by the held-out score (real scorer: steps 20 and 40) and the
+    # report shows the curve
+    select = json.loads((root / "runs" / run_id / "train" / "select.json").read_text())
+    assert [h["step"] for h in select["history"]] == [20, 40]
+    assert select["best_step"] in (20, 40) and all(0 <= h["cer"] <= 1.5 for h in select["history"])
+    assert all(h["spk_sim"] is not None for h in select["history"])
+    assert "## Checkpoint selection" in report and f"| {select['best_step']} |" in report
+    assert 'id="selection"' in html and "Held-out score per step" in html
 
     verify = _lane(root, "ledger", "verify", timeout=120)
     assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -86,6 +86,10 @@ def test_seed_command_transcribes_a_fresh_recording(ws: Path, seed_script: Calla
     ("extends: demo\neval:\n  max_helduot: 5\n", "max_helduot"),
     ("extends: demo\neval:\n  sentences: configs/eval/missing.txt\n", "missing.txt"),
     ("extends: demo\neval:\n  thresholds: {mcd_db: {max: ten}}\n", "mcd_db"),
+    # the gate is free decoding: a profile cannot bring back the grammar-constrained CER as the gate
+    ("extends: demo\neval:\n  asr_mode: jsgf\n", "eval.asr_mode is gone"),
+    ("extends: demo\neval:\n  evaluators: {vocoder: x}\n", "eval.evaluators: unknown key(s) ['vocoder']"),
+    ("extends: demo\ntrain:\n  select: {every: -1}\n", "train.select.every"),
 ])
 def test_profile_mistakes_stop_the_run_before_any_stage(ws: Path, lane_cli: Callable[..., Any], profile: str,
                                                         needle: str) -> None:

@@ -88,3 +88,46 @@ def test_no_go_report_in_chromium(workspace: Path, runner: Any, tmp_path: Path) 
     dom.feed(dom_text)
     assert dom.headings[0] == ("h1", "NO-GO") and dom.headings[1][1] == "Why NO-GO"
     assert not [ln for ln in "".join(dom.text).splitlines() if ln.strip().startswith("|")]
+
+
+def test_selection_curve_and_evaluators_in_chromium(completed_copy: tuple[Path, Any], tmp_path: Path) -> None:
+    """The checkpoint-selection section (plot + table, the exported step marked) and the quality table's
+    Evaluator column, as Chromium renders them. The selection record is the train stage's artifact: the
+    report shows it only while its hash matches the certified one."""
+    import json
+
+    from lane.core.fsutil import sha256_file
+    from lane.nemo.select import FORMULA, plot_selection
+    from lane.report import render_report
+
+    root, outcome = completed_copy
+    train = root / "runs" / outcome.run_id / "train"
+    history = [{"step": s, "score": sc, "cer": c, "spk_sim": 0.8, "kept": k, "file": f"step_{s:07d}.pt"}
+               for s, sc, c, k in ((50, 1.1, 0.5, True), (100, 1.3, 0.3, True), (150, 1.2, 0.4, False))]
+    record = {"schema": "lane.checkpoint_selection/1", "formula": FORMULA, "every": 50, "keep": 2, "n_texts": 3,
+              "texts": ["a"], "vocoder": "Griffin-Lim", "evaluators": "pocketsphinx (p), ge2e (g)", "best_step": 100,
+              "best_score": 1.3, "last_step": 150, "wall_s": 12.5, "share": 0.05, "history": history}
+    (train / "select.json").write_text(json.dumps(record))
+    assert plot_selection(record, train / "media" / "selection.png")
+    result = json.loads((train / "result.json").read_text())
+    art = {"kind": "checkpoint_selection", "path": f"runs/{outcome.run_id}/train/select.json",
+           "sha256": sha256_file(train / "select.json")}
+    result["artifacts"] = [*result.get("artifacts", []), art]
+    (train / "result.json").write_text(json.dumps(result))
+    md, html = render_report(root, outcome.run_id)
+    text = md.read_text()
+    assert "## Checkpoint selection" in text and "| 100 | 1.3 | 0.3 | 0.8 | **exported** |" in text
+    assert "not the last step 150" in text and "| Evaluator |" in text
+
+    dom_text = dump_dom(html, tmp_path)
+    dom = _Dom()
+    dom.feed(dom_text)
+    assert "Checkpoint selection" in [h for _, h in dom.headings]
+    assert 'alt="Held-out score per step; the exported checkpoint is marked"' in dom_text
+    assert "<th>Evaluator</th>" in dom_text
+    page = "".join(dom.text)
+    assert "exported" in page and not [ln for ln in page.splitlines() if ln.strip().startswith("|")]
+
+    (train / "select.json").write_text(json.dumps({**record, "best_step": 150}))  # edited after the fact
+    md, _ = render_report(root, outcome.run_id)
+    assert "changed since the train stage certified it" in md.read_text()

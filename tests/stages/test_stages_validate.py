@@ -87,6 +87,12 @@ def test_demo_bundle_end_to_end_demo_passes_production_gates_fail(demo_workspace
     n_sent = len([ln for ln in (root / "configs/eval/sentences.txt").read_text().splitlines()
                   if ln.strip() and not ln.startswith("#")])
     assert m["n_heldout"] == 3 and m["n_sentences"] == n_sent
+    # the gated CER is free decoding; the grammar-constrained one is recorded beside it, not gated
+    assert m["asr_mode"] == "free decoding" and {"cer_synth_jsgf", "cer_ratio_jsgf"} <= set(m)
+    assert summary["evaluators"]["asr"]["class"] == "pocketsphinx"
+    assert summary["metric_evaluators"]["spk_sim"]["id"] == "resemblyzer_voice_encoder"
+    assert summary["metric_evaluators"]["mcd_db"] == {"tool": "mel-cepstral-distance (DTW)"}
+    assert res["stats"]["evaluator_asr_class"] == "pocketsphinx"
     # the references are clean espeak speech: recognisable and self-similar, unlike the impostor
     assert m["cer_ref"] < 0.7 and m["spk_sim_ref"] > 0.85
     assert m["spk_sim_impostor"] < m["spk_sim_ref"] - 0.1
