@@ -97,8 +97,11 @@ case "$want:$build" in
 esac
 if [ "${LANE_SETUP_ONLY:-}" = torch ]; then exit 0; fi
 
-log "installing voice-lane[nemo,dev] (NeMo's TTS and ASR parts the lane uses)"
-pip_install -e ".[nemo,dev]" || { echo "[setup] pip install -e .[nemo,dev] failed" >&2; exit 1; }
+log "installing voice-lane[nemo,dev,evaluators] (NeMo's TTS and ASR parts the lane uses, the external evaluators)"
+pip_install -e ".[nemo,dev,evaluators]" || { echo "[setup] pip install -e .[nemo,dev,evaluators] failed" >&2; exit 1; }
+# openai-whisper without its triton requirement (GPU kernels for word timestamps; the lane decodes on the
+# CPU without timestamps): its other needs (torch, numba, tiktoken, more-itertools) are installed above.
+pip_install --no-deps "openai-whisper==20250625" || { echo "[setup] pip install openai-whisper failed" >&2; exit 1; }
 # Whenever the installed set changed (always on a first setup): .pyc for everything installed, so
 # imports stay fast where PYTHONDONTWRITEBYTECODE is set (the few files only newer Pythons parse are
 # skipped, as pip skips them), and an import of every module the lane takes from NeMo, so a
