@@ -445,7 +445,7 @@ def _texts(w: _Work, vman: Path) -> None:
                                 ref_path=row["audio_filepath"]))
     if not w.pairs:
         msg = f"no held-out recordings ({rel(vman, w.root)} missing or empty)"
-        for k in ("cer_ratio", "wer_ratio", "spk_sim", "spk_margin", "mcd_db", "f0_rmse_hz", "f0_corr",
+        for k in ("cer_synth", "cer_ratio", "wer_ratio", "spk_sim", "spk_margin", "mcd_db", "f0_rmse_hz", "f0_corr",
                   "vuv_error", "duration_ratio", "dnsmos_ratio", "utmos_ratio"):
             w.why_missing[k] = msg
     w.pairs += [Pair(s, _normalize(s), kind="sentence") for s in read_sentences(_abs(w.root, w.cfg["sentences"]))]

@@ -93,15 +93,16 @@ def test_demo_bundle_end_to_end_demo_passes_production_gates_fail(demo_workspace
     assert summary["metric_evaluators"]["spk_sim"]["id"] == "resemblyzer_voice_encoder"
     assert summary["metric_evaluators"]["mcd_db"] == {"tool": "mel-cepstral-distance (DTW)"}
     assert res["stats"]["evaluator_asr_class"] == "pocketsphinx"
-    # the references are clean espeak speech: recognisable and self-similar, unlike the impostor
-    assert m["cer_ref"] < 0.7 and m["spk_sim_ref"] > 0.85
+    # the references are clean espeak speech: recognisable (pocketsphinx decoding freely gets ~0.5-0.9 of
+    # espeak's characters wrong, much less when told the words) and self-similar, unlike the impostor
+    assert m["cer_ref"] < 0.95 and m["cer_ref_jsgf"] < 0.7 and m["spk_sim_ref"] > 0.85
     assert m["spk_sim_impostor"] < m["spk_sim_ref"] - 0.1
     assert m["nemo_onnx_mcd"] < 1.0  # NeMo and ONNX paths agree
     # every gated metric is a check with its value and threshold, in the configured order
     ids = [c["id"] for c in res["checks"]]
     gated = [k for k, v in demo["eval"]["thresholds"].items() if (v or {}).get("min") is not None
              or (v or {}).get("max") is not None]  # null bounds are advisory, never a check
-    assert ids[0] == "bundle_valid" and ids[1:] == gated and "cer_ratio" not in ids
+    assert ids[0] == "bundle_valid" and ids[1:] == gated and "cer_synth" in ids and "spk_margin" not in ids
     assert all("threshold" in c for c in res["checks"][1:])
     # results reach the bundle (hash-recorded validation.json; the bundle stays valid), stats and media
     bdir = root / "bundles/demo_voice/candidates/demo-run"
@@ -157,6 +158,6 @@ def test_no_heldout_set_leaves_reference_checks_not_evaluated(demo_workspace, tm
     _st, _summary, res = _run(root, prof, "demo-run")
     by_id = {c["id"]: c for c in res["checks"]}
     assert by_id["mcd_db"]["ok"] is None and "no held-out recordings" in by_id["mcd_db"]["detail"]
-    assert "cer_ratio" not in by_id  # advisory in the demo profile: never a check
+    assert by_id["cer_ratio"]["ok"] is None and "spk_margin" not in by_id  # advisory in the demo: never a check
     assert by_id["sanity_failures"]["ok"] is not None
     assert res["status"] == "blocked" and res["reason"] == "not_evaluated"
