@@ -3,9 +3,12 @@ stays fast (no torch, NeMo or papermill at start-up: check with `python -X impor
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -31,21 +34,33 @@ def _fail(err: LaneError) -> None:
     raise typer.Exit(err.exit_code)
 
 
+def _setting_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One option per setting that has a flag, each from its declaration in lane.core.config.Settings
+    (flag, type, help, environment variable); the command receives them together as `flags`
+    (None: not given), ahead of its own options."""
+    from .core.config import SETTINGS
+
+    kinds: dict[str, type] = {"str": str, "optional": str, "list": str, "int": int, "bool": bool}
+    params = [inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                annotation=Annotated[kinds[spec.kind] | None, typer.Option(
+                                    spec.flag, help=spec.meta.help + (f" (env {spec.env})" if spec.env else ""))])
+              for spec in SETTINGS if spec.flag]
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+           for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "flags"]
+
+    @functools.wraps(command)
+    def with_settings(**kwargs: Any) -> None:
+        command({p.name: kwargs.pop(p.name) for p in params}, **kwargs)
+
+    setattr(with_settings, "__signature__", inspect.Signature([*params, *own]))  # noqa: B010
+    with_settings.__annotations__ = {p.name: p.annotation for p in (*params, *own)}
+    return with_settings
+
+
 @app.command()
+@_setting_options
 def run(
-    backend: Annotated[str | None, typer.Option(help="local | local_docker | managed_job (env TRAIN_BACKEND)")] = None,
-    lane: Annotated[str | None, typer.Option("--lane", help="Lane id from configs/lanes/ (env TRAIN_LANE)")] = None,
-    audio: Annotated[str | None, typer.Option(help="Recording, folder, LJSpeech dir or NeMo manifest (env AUDIO_PATH)")] = None,
-    transcript: Annotated[str | None, typer.Option(help="Plain-text transcript of the recording(s)")] = None,
-    input_format: Annotated[str | None, typer.Option(help="auto | longform | longform_transcript | ljspeech | nemo_manifest")] = None,
-    profile: Annotated[str | None, typer.Option(help="Profile from configs/profiles/ (demo, production) (env LANE_PROFILE)")] = None,
-    expected_head: Annotated[str | None, typer.Option(help="Required git HEAD sha (env EXPECTED_HEAD)")] = None,
-    voice_profile_id: Annotated[str | None, typer.Option(help="Bundle id under bundles/ (env VOICE_PROFILE_ID)")] = None,
-    weights_manifest: Annotated[str | None, typer.Option(help="Weights manifest JSON")] = None,
-    stages: Annotated[str | None, typer.Option(help="Comma-separated subset of verify,train,export,validate")] = None,
-    cell_timeout_s: Annotated[int | None, typer.Option(help="Per-cell timeout in seconds")] = None,
-    allow_from_scratch: Annotated[bool | None, typer.Option("--allow-from-scratch", help="Production without base weights (not promotable)")] = None,
-    consent: Annotated[str | None, typer.Option(help="Speaker consent record (default: <recording>.consent.json beside it) (env LANE_CONSENT)")] = None,
+    flags: dict[str, Any],
     resume: Annotated[str | None, typer.Option(help="Resume RUN_ID from its first stage that did not pass")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="managed_job: return once the job is submitted (then lane status / lane cancel RUN_ID)")] = False,
     config: Annotated[Path | None, typer.Option(help="Config file (default configs/lane.yaml) (env LANE_CONFIG)")] = None,
@@ -54,12 +69,6 @@ def run(
     """Run the lane end to end (or resume a run) and print the \\[tts-prod] status line."""
     from .orchestrator import run_from_cli
 
-    flags = {
-        "backend": backend, "lane": lane, "audio": audio, "transcript": transcript,
-        "input_format": input_format, "profile": profile, "expected_head": expected_head,
-        "voice_profile_id": voice_profile_id, "weights_manifest": weights_manifest, "stages": stages,
-        "cell_timeout_s": cell_timeout_s, "allow_from_scratch": allow_from_scratch, "consent": consent,
-    }
     raise typer.Exit(run_from_cli(flags, config_path=config, root=root, resume=resume, detach=detach))
 
 
@@ -122,7 +131,7 @@ def cancel(
 ) -> None:
     """Cancel a queued or running job (scancel for a Slurm job): train_status, a ledger entry, the \\[tts-prod] line."""
     from .core import protocol
-    from .jobs import Jobs
+    from .jobs import FINAL, Jobs
 
     try:
         with Jobs(root, start=False) as jobs:
@@ -130,7 +139,7 @@ def cancel(
     except LaneError as err:
         _fail(err)
     st = out.get("train_status") or {}
-    if out.get("state") not in ("completed", "failed", "blocked", "cancelled"):
+    if out.get("state") not in FINAL:
         typer.echo(f"cancel requested: run {run_id} is still {out.get('state')} ({out.get('job_state') or ''})")
         raise typer.Exit(1)
     typer.echo(f"run {run_id}: {out.get('state')}" + (f" (slurm job {out['job_id']})" if out.get("job_id") else ""))

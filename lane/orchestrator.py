@@ -33,7 +33,6 @@ from .core.ids import PATTERN, check_id
 from .core.lanes import LaneSpec
 from .core.reasons import LaneError
 
-DEFAULT_LANE = "tts_prod_train_nemo"
 # stages that read the audio input: only they need it checked up front
 _AUDIO_STAGES = ("verify", "train")
 
@@ -45,8 +44,13 @@ def status_lane_name(name: str | None) -> str:
     return "unknown"
 
 
-def _guess_lane(flags: Mapping[str, Any], env: Mapping[str, str]) -> str:
-    return str(flags.get("lane") or env.get("TRAIN_LANE") or DEFAULT_LANE)
+def _given(name: str, flags: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    """A setting as the flags or the environment give it, before the settings are resolved (for the
+    status of a run whose settings do not resolve); None when neither does."""
+    from .core.config import SPEC
+
+    spec = SPEC[name]
+    return flags.get(name) or (env.get(spec.env) if spec.env else None) or None
 
 
 def preflight(settings: Any, root: Path, config_path: Path | None, log: Any, *, detach: bool = False,
@@ -127,7 +131,7 @@ def run_from_cli(flags: Mapping[str, Any], config_path: str | os.PathLike[str] |
     """`lane run`: resolve settings, check everything cheap, hand over to the backend (`detach`: return
     once a managed job is submitted). Returns the exit code."""
     from .backends import RunContext, get_backend
-    from .core.config import resolve_settings
+    from .core.config import SPEC, resolve_settings
     from .core.stage import new_run_id
     from .core.status import OrchestratorLog
 
@@ -137,8 +141,8 @@ def run_from_cli(flags: Mapping[str, Any], config_path: str | os.PathLike[str] |
     run_id = resume or env.get("LANE_RUN_ID") or new_run_id()
     with OrchestratorLog(rootp) as log:
         log.say(f"voice-lane run {run_id}: root={rootp}" + (f" (resume {resume})" if resume else ""))
-        lane_name = _guess_lane(flags, env)
-        backend: str | None = flags.get("backend") or env.get("TRAIN_BACKEND")
+        lane_name = str(_given("lane", flags, env) or SPEC["lane"].default)
+        backend: str | None = _given("backend", flags, env)
         profile: str | None = None
         try:
             check_id("run id", run_id)  # before any run directory exists: a run id names runs/<run_id>/

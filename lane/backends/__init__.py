@@ -12,9 +12,9 @@ the final `[tts-prod]` line itself (or lets the runner print it).
 
 from __future__ import annotations
 
+from ..core.config import BACKENDS as BACKEND_NAMES
 from .base import Backend, RunContext
 
-BACKEND_NAMES = ("local", "local_docker", "managed_job")
 __all__ = ["BACKEND_NAMES", "Backend", "RunContext", "get_backend"]
 
 

@@ -31,22 +31,10 @@ Backend = Callable[[RunContext], int]
 
 
 def inner_args(settings: Settings, root: Path, resume: bool, run_id: str) -> list[str]:
-    """`lane run ...` arguments for a runner started elsewhere: every resolved setting as a flag (so
-    the precedence decided outside holds inside), backend forced to local."""
-    args = ["run", "--backend", "local", "--root", str(root), "--lane", settings.lane,
-            "--profile", settings.profile, "--input-format", settings.input_format,
-            "--voice-profile-id", settings.voice_profile_id, "--weights-manifest", settings.weights_manifest,
-            "--stages", ",".join(settings.stages), "--cell-timeout-s", str(settings.cell_timeout_s)]
-    if settings.audio:
-        args += ["--audio", settings.audio]
-    if settings.transcript:
-        args += ["--transcript", settings.transcript]
-    if settings.expected_head:
-        args += ["--expected-head", settings.expected_head]
-    if settings.consent:
-        args += ["--consent", settings.consent]
-    if settings.allow_from_scratch:
-        args.append("--allow-from-scratch")
-    if resume:
-        args += ["--resume", run_id]
-    return args
+    """`lane run ...` arguments for a runner started elsewhere: every resolved setting that has a flag
+    (lane.core.config.settings_flags, so the precedence decided outside holds inside), backend forced
+    to local. Settings without a flag (require_clean_tree, kernel_name) travel in the environment."""
+    from ..core.config import settings_flags
+
+    args = ["run", "--backend", "local", "--root", str(root), *settings_flags(settings, skip=("backend",))]
+    return args + (["--resume", run_id] if resume else [])

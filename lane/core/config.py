@@ -20,49 +20,78 @@ from typing import Any
 
 import yaml
 
+from .ids import IdKind, check_id
 from .reasons import LaneError
 
 DEFAULT_CONFIG = "configs/lane.yaml"
 CONFIG_SCHEMA = "lane_config.schema.json"
 STAGES = ("verify", "train", "export", "validate")
 BACKENDS = ("local", "local_docker", "managed_job")
+INPUT_FORMATS = ("longform", "longform_transcript", "ljspeech", "nemo_manifest")  # what `auto` detects among
 
-# environment variable -> setting (the seed's names first)
-ENV_VARS: dict[str, str] = {
-    "TRAIN_BACKEND": "backend",
-    "TRAIN_LANE": "lane",
-    "AUDIO_PATH": "audio",
-    "EXPECTED_HEAD": "expected_head",
-    "VOICE_PROFILE_ID": "voice_profile_id",
-    "LANE_PROFILE": "profile",
-    "LANE_TRANSCRIPT": "transcript",
-    "LANE_INPUT_FORMAT": "input_format",
-    "LANE_WEIGHTS_MANIFEST": "weights_manifest",
-    "LANE_CELL_TIMEOUT_S": "cell_timeout_s",
-    "LANE_REQUIRE_CLEAN_TREE": "require_clean_tree",
-    "LANE_ALLOW_FROM_SCRATCH": "allow_from_scratch",
-    "LANE_KERNEL": "kernel_name",
-    "LANE_CONSENT": "consent",
-}
+
+def setting(default: Any, *, help: str, env: str | None = None, flag: str | None = None, job: bool = False,
+            path: bool = False, ident: IdKind | None = None, choices: tuple[str, ...] = (),
+            pattern: str | None = None) -> Any:
+    """One setting's declaration (its type is the field's annotation): default, environment variable,
+    `lane run` flag, help, whether a job API request may set it (`job`), whether it names an input
+    file (`path`: anchored to the workspace, checked under the data root in requests), and what a
+    valid value is (`ident`: a lane.core.ids identifier; `choices`; `pattern`)."""
+    meta = {"setting": SettingMeta(help, env, flag, job, path, ident, choices, pattern)}
+    if isinstance(default, tuple):  # a list setting: each instance gets its own list
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class SettingMeta:
+    help: str
+    env: str | None
+    flag: str | None
+    job: bool
+    path: bool
+    ident: IdKind | None
+    choices: tuple[str, ...]
+    pattern: str | None
 
 
 @dataclass
 class Settings:
-    lane: str = "tts_prod_train_nemo"
-    backend: str = "local"
-    profile: str = "demo"
-    audio: str | None = "data/demo/longform.flac"
-    transcript: str | None = None
-    input_format: str = "auto"
-    expected_head: str | None = None
-    voice_profile_id: str = "demo_voice"
-    weights_manifest: str = "configs/voice/weights-manifest.example.json"
-    stages: list[str] = field(default_factory=lambda: list(STAGES))
-    cell_timeout_s: int = 3600
-    require_clean_tree: bool = False
-    allow_from_scratch: bool = False
-    kernel_name: str | None = None
-    consent: str | None = None
+    """Every setting of a run, each declared once, here: its type, default, environment variable (the
+    seed's names first), `lane run` flag and help. ENV_VARS, the `run` options, the arguments of a
+    runner started elsewhere (lane.backends.base.inner_args), the notebooks' parameters
+    (lane.stages.params.StageParams) and the job API's options (lane.jobs) are derived from it."""
+
+    lane: str = setting("tts_prod_train_nemo", env="TRAIN_LANE", flag="--lane", ident="lane",
+                        help="Lane id from configs/lanes/")
+    backend: str = setting("local", env="TRAIN_BACKEND", flag="--backend", choices=BACKENDS,
+                           help="local | local_docker | managed_job")
+    profile: str = setting("demo", env="LANE_PROFILE", flag="--profile", job=True, ident="profile",
+                           help="Profile from configs/profiles/ (demo, production)")
+    audio: str | None = setting("data/demo/longform.flac", env="AUDIO_PATH", flag="--audio", path=True,
+                                help="Recording, folder, LJSpeech dir or NeMo manifest")
+    transcript: str | None = setting(None, env="LANE_TRANSCRIPT", flag="--transcript", job=True, path=True,
+                                     help="Plain-text transcript of the recording(s)")
+    input_format: str = setting("auto", env="LANE_INPUT_FORMAT", flag="--input-format", job=True,
+                                choices=("auto", *INPUT_FORMATS), help="auto | " + " | ".join(INPUT_FORMATS))
+    expected_head: str | None = setting(None, env="EXPECTED_HEAD", flag="--expected-head", job=True,
+                                        pattern=r"[0-9A-Za-z]+", help="Required git HEAD sha")
+    voice_profile_id: str = setting("demo_voice", env="VOICE_PROFILE_ID", flag="--voice-profile-id", job=True,
+                                    ident="voice profile id", help="Bundle id under bundles/")
+    weights_manifest: str | None = setting("configs/voice/weights-manifest.example.json", env="LANE_WEIGHTS_MANIFEST",
+                                           flag="--weights-manifest", path=True,
+                                           help="Weights manifest JSON (empty: none, which verify refuses)")
+    stages: list[str] = setting(STAGES, flag="--stages", job=True, choices=STAGES,  # noqa: RUF009 (a default_factory)
+                                help="Comma-separated subset of " + ",".join(STAGES))
+    cell_timeout_s: int = setting(3600, env="LANE_CELL_TIMEOUT_S", flag="--cell-timeout-s",
+                                  help="Per-cell timeout in seconds")
+    require_clean_tree: bool = setting(False, env="LANE_REQUIRE_CLEAN_TREE",
+                                       help="Refuse a checkout with uncommitted changes")
+    allow_from_scratch: bool = setting(False, env="LANE_ALLOW_FROM_SCRATCH", flag="--allow-from-scratch", job=True,
+                                       help="Production without base weights (not promotable)")
+    kernel_name: str | None = setting(None, env="LANE_KERNEL", help="Jupyter kernel for the stage notebooks")
+    consent: str | None = setting(None, env="LANE_CONSENT", flag="--consent", job=True, path=True,
+                                  help="Speaker consent record (default: <recording>.consent.json beside it)")
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -71,14 +100,49 @@ class Settings:
         return d
 
 
-_FIELD_TYPES = {f.name: f.type for f in fields(Settings) if f.name != "sources"}
+@dataclass(frozen=True)
+class SettingSpec:
+    """A setting as its declaration in `Settings` says: name, type, default and SettingMeta."""
+
+    name: str
+    kind: str  # str | optional | int | bool | list
+    default: Any
+    meta: SettingMeta
+
+    @property
+    def env(self) -> str | None:
+        return self.meta.env
+
+    @property
+    def flag(self) -> str | None:
+        return self.meta.flag
+
+
+_KINDS = {"str": "str", "str | None": "optional", "int": "int", "bool": "bool", "list[str]": "list"}
+
+
+def _specs() -> tuple[SettingSpec, ...]:
+    out = []
+    for f in fields(Settings):
+        if "setting" in f.metadata:
+            default = f.default_factory() if callable(f.default_factory) else f.default
+            out.append(SettingSpec(f.name, _KINDS[str(f.type)], default, f.metadata["setting"]))
+    return tuple(out)
+
+
+SETTINGS: tuple[SettingSpec, ...] = _specs()
+SPEC: dict[str, SettingSpec] = {s.name: s for s in SETTINGS}
+# environment variable -> setting
+ENV_VARS: dict[str, str] = {s.env: s.name for s in SETTINGS if s.env}
 
 
 def _coerce(name: str, value: Any) -> Any:
-    kind = str(_FIELD_TYPES[name])
+    kind = SPEC[name].kind
     if value is None:
         return None
-    if "bool" in kind:
+    if kind == "optional" and value == "":
+        return None  # `--weights-manifest ""`: none, as a config file's null says
+    if kind == "bool":
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
@@ -87,18 +151,35 @@ def _coerce(name: str, value: Any) -> Any:
         if text in ("0", "false", "no", "off", ""):
             return False
         raise LaneError("config_invalid", f"{name}: expected a boolean, got {value!r}")
-    if "int" in kind:
+    if kind == "int":
         try:
             return int(value)
         except (TypeError, ValueError):
             raise LaneError("config_invalid", f"{name}: expected an integer, got {value!r}") from None
-    if "list" in kind:
+    if kind == "list":
         if isinstance(value, str):
             return [s.strip() for s in value.split(",") if s.strip()]
         if not isinstance(value, list):
             raise LaneError("config_invalid", f"{name}: expected a list, got {value!r}")
         return [str(v) for v in value]
     return str(value)
+
+
+def settings_flags(settings: Settings, skip: tuple[str, ...] = ()) -> list[str]:
+    """Every setting that has a flag (but those in `skip`), as `lane run` flags reproducing `settings`
+    (an optional setting that is None while its default is not travels as an empty value)."""
+    out: list[str] = []
+    for spec in SETTINGS:
+        value = getattr(settings, spec.name)
+        if spec.flag is None or spec.name in skip or (value is None and spec.default is None):
+            continue
+        if spec.kind == "bool":
+            out += [spec.flag] if value else []
+        elif spec.kind == "list":
+            out += [spec.flag, ",".join(value)]
+        else:
+            out += [spec.flag, "" if value is None else str(value)]
+    return out
 
 
 def load_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -165,7 +246,7 @@ def resolve_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, s
     env = os.environ if env is None else env
     rootp = Path(root)
     settings = Settings()
-    sources = {name: "default" for name in _FIELD_TYPES}
+    sources = {name: "default" for name in SPEC}
 
     cfg_file = lane_config_file(rootp, config_path, env)
     if cfg_file is not None:
@@ -174,7 +255,7 @@ def resolve_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, s
         if not isinstance(section, dict):
             raise LaneError("config_invalid", f"{cfg_file}: 'settings' must be a mapping")
         for key, value in section.items():
-            if key not in _FIELD_TYPES:
+            if key not in SPEC:
                 raise LaneError("config_invalid", f"{cfg_file}: unknown setting {key!r}")
             setattr(settings, key, _coerce(key, value))
             sources[key] = f"config:{cfg_file.name}"
@@ -187,16 +268,14 @@ def resolve_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, s
     for key, value in (flags or {}).items():
         if value is None:
             continue
-        if key not in _FIELD_TYPES:
+        if key not in SPEC:
             raise LaneError("config_invalid", f"unknown setting {key!r}")
         setattr(settings, key, _coerce(key, value))
         sources[key] = "flag"
 
-    from .ids import check_id
-
-    check_id("lane", settings.lane)
-    check_id("profile", settings.profile)
-    check_id("voice profile id", settings.voice_profile_id)
+    for spec in SETTINGS:
+        if spec.meta.ident:
+            check_id(spec.meta.ident, getattr(settings, spec.name))
     bad = [s for s in settings.stages if s not in STAGES]
     if bad:
         raise LaneError("config_invalid", f"unknown stage(s) {bad}; known: {list(STAGES)}")
@@ -218,10 +297,10 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
 
 
 def load_profile(name: str, root: str | os.PathLike[str] = ".") -> dict[str, Any]:
-    """configs/profiles/<name>.yaml merged over the chain of profiles it `extends`."""
-    from .ids import check_id
+    """configs/profiles/<name>.yaml merged over the chain of profiles it `extends`; each file is looked
+    up through lane.core.paths.config_file (the workspace's copy, else the packaged one)."""
+    from .paths import PACKAGE_CONFIGS, config_file
 
-    pdir = Path(root) / "configs" / "profiles"
     chain: list[dict[str, Any]] = []
     seen: set[str] = set()
     current: str | None = name
@@ -229,9 +308,9 @@ def load_profile(name: str, root: str | os.PathLike[str] = ".") -> dict[str, Any
         if current in seen:
             raise LaneError("config_invalid", f"profile cycle through {current!r}")
         seen.add(current)
-        path = pdir / f"{check_id('profile', current)}.yaml"
+        path = config_file(root, "profiles", f"{check_id('profile', current)}.yaml")
         if not path.exists():
-            known = sorted(p.stem for p in pdir.glob("*.yaml"))
+            known = sorted({p.stem for d in (Path(root) / "configs", PACKAGE_CONFIGS) for p in (d / "profiles").glob("*.yaml")})
             raise LaneError("config_invalid", f"unknown profile {current!r}; known: {known}")
         data = load_yaml(path)
         chain.append(data)

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..core.config import INPUT_FORMATS as FORMATS
 from .text import normalize_text, out_of_vocabulary
-
-FORMATS = ("longform", "longform_transcript", "ljspeech", "nemo_manifest")
 
 if TYPE_CHECKING:
     from .inputs import detect_format

@@ -12,10 +12,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.config import INPUT_FORMATS as FORMATS
 from ..core.reasons import LaneError
 from .audio import AUDIO_SUFFIXES
-
-FORMATS = ("longform", "longform_transcript", "ljspeech", "nemo_manifest")
 
 
 def _resolve(p: str, root: Path) -> Path:

@@ -18,33 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.config import Settings
 from ..core.stage import StageRun, latest_run_id
-
-DEMO_AUDIO = "data/demo/longform.flac"
 
 
 @dataclass
-class StageParams:
+class StageParams(Settings):
+    """Every setting (lane.core.config.Settings: declared there, with its default) plus the run's own
+    parameters. The notebooks' parameters cells list exactly these names (a test checks them)."""
+
     root: str = ".."
     run_id: str | None = None
     run_dir: str | None = None
     stage: str = ""
     resume: bool = False
-    lane: str = "tts_prod_train_nemo"
-    profile: str = "demo"
-    backend: str = "local"
-    audio: str | None = DEMO_AUDIO
-    transcript: str | None = None
-    input_format: str = "auto"
-    expected_head: str | None = None
-    voice_profile_id: str = "demo_voice"
-    weights_manifest: str | None = "configs/voice/weights-manifest.example.json"
-    allow_from_scratch: bool = False
-    require_clean_tree: bool = False
-    cell_timeout_s: int = 3600
-    stages: list[str] | None = None
-    kernel_name: str | None = None
-    consent: str | None = None
 
     def __post_init__(self) -> None:
         self.root = str(Path(self.root).resolve())  # before open() changes the working directory
@@ -53,7 +40,7 @@ class StageParams:
     def from_namespace(cls, ns: Mapping[str, Any]) -> StageParams:
         """Collect the parameters from a notebook's namespace (`globals()`): every field present there
         (the parameters cell, then papermill's injected values), the defaults for the rest."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls) if f.name != "sources"}
         values = {k: ns[k] for k in names if k in ns}
         return cls(**values)
 
