@@ -81,17 +81,9 @@ def mounts(root: Path, repo: Path, settings: Settings) -> list[tuple[Path, Path,
         if value and Path(value).is_absolute():
             p = Path(value)
             parent = p if p.is_dir() else p.parent
-            if not any(_within(parent, m[0]) for m in out):
+            if not any(parent.is_relative_to(m[0]) for m in out):
                 out.append((parent, parent, True))
     return out
-
-
-def _within(path: Path, base: Path) -> bool:
-    try:
-        path.relative_to(base)
-        return True
-    except ValueError:
-        return False
 
 
 def run_command(tag: str, settings: Settings, root: Path, repo: Path, run_id: str, *, resume: bool = False,

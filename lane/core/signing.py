@@ -67,14 +67,6 @@ class Signer:
                 "sig": base64.b64encode(self.private.sign(payload)).decode("ascii")}
 
 
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
-
-
 def _create(path: Path) -> Any:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -95,7 +87,7 @@ def load_signer(root: str | os.PathLike[str], env: Mapping[str, str] | None = No
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     path = key_path(root, env)
-    if _inside(path, Path(root).resolve()):
+    if path.is_relative_to(Path(root).resolve()):
         raise LaneError("signing_key_unavailable", f"{path} is inside the workspace {Path(root).resolve()}: keep the "
                         "signing key elsewhere (LANE_SIGNING_KEY)")
     try:

@@ -190,10 +190,6 @@ class WeightsReport:
         first = self.first
         return first.line() if first else "status=ok"
 
-    @property
-    def licenses_ok(self) -> bool:
-        return not any(p.code in ("weights_license_blocked", "code_license_blocked") for p in self.problems)
-
     def for_role(self, role: str) -> list[WeightEntry]:
         return [e for e in self.entries if e.role == role]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +52,6 @@ class ServeSettings:
     @property
     def bundles(self) -> Path:
         return Path(self.source) if self.source is not None else Path(self.root) / "bundles"
-
-    def with_(self, **changes: Any) -> ServeSettings:
-        return replace(self, **changes)
 
 
 NUMBERS = {"max_inflight": int, "workers": int, "threads": int, "request_timeout_s": float, "max_body_bytes": int,

@@ -12,7 +12,6 @@ hashes are checked (development), and the source may be one bundle directory, as
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -176,7 +175,3 @@ class Registry:
 
     def _why(self) -> str:
         return "" if not self.refused else " (refused: " + "; ".join(f"{k}: {v}" for k, v in self.refused.items()) + ")"
-
-
-def source_label(settings: ServeSettings) -> str:
-    return os.fspath(settings.bundles)
