@@ -102,22 +102,24 @@ def preflight(settings: Any, root: Path, config_path: Path | None, log: Any, *, 
 def _anchor_paths(settings: Any, root: Path) -> None:
     """Input paths are relative to the workspace root. One that exists only relative to the current
     directory is made absolute here, so the stage kernels (whose cwd differs) find the same file."""
-    for name in ("audio", "transcript", "weights_manifest"):
+    from .core.config import SETTINGS
+
+    for name in (spec.name for spec in SETTINGS if spec.meta.path):
         value = getattr(settings, name)
         if value and not Path(value).is_absolute() and not (root / value).exists() and Path(value).exists():
             setattr(settings, name, str(Path(value).resolve()))
 
 
-def fail_early(root: Path, lane: str, err: LaneError, *, run_id: str | None, backend: str | None,
+def fail_early(root: Path, lane: str, err: LaneError, *, run_id: str, backend: str | None,
                profile: str | None, log: Any) -> int:
     """End a run that never started: train_status, orchestrator log, the final line, the exit code."""
-    from .core.status import write_train_status
+    from .core import status as run_status
 
     status = err.status
     name = status_lane_name(lane)
     log.say(f"error: {err.code}: {err.detail}")
-    write_train_status(root, name, run_id=run_id, status=status, reason=err.code, detail=err.detail,
-                       exit_code=err.exit_code, backend=backend, profile=profile, stages={})
+    run_status.update(root, name, run_id, status=status, reason=err.code, detail=err.detail,
+                      exit_code=err.exit_code, backend=backend, profile=profile)
     if err.code == "managed_job_not_implemented":
         protocol.status(status, err.code)  # the seed fixes this line exactly
     else:

@@ -1,11 +1,12 @@
 """The layout rules lane/ is kept to: notebooks enter the library only through lane.stages, imports
 between lane modules form a DAG (function-level imports included), no private name crosses a module,
-and functions stay short."""
+functions stay short, and run status has one writer (lane/core/status.py)."""
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -90,3 +91,49 @@ def test_functions_are_short() -> None:
                 if size > MAX_FUNCTION_LINES and where not in LONG_FUNCTIONS_ALLOWED:
                     long.append(f"{where} ({size} lines)")
     assert not long, long
+
+
+STATUS_WRITER = "lane/core/status.py"
+_WRITES = {"atomic_write_json", "atomic_write_text", "write_text", "write_bytes", "dump", "replace", "rename"}
+
+
+def _names_status_file(fn: ast.AST) -> bool:
+    """Whether a function names a run status file: STATUS_COPY, train_status_path, or a literal path."""
+    docs = {id(n.body[0].value) for n in ast.walk(fn) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+            and n.body and isinstance(n.body[0], ast.Expr)}
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Name | ast.Attribute) and (n.id if isinstance(n, ast.Name) else n.attr) in \
+                ("STATUS_COPY", "train_status_path"):
+            return True
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs \
+                and re.search(r"train_status[.\w{}<>]*\.json", n.value):
+            return True
+    return False
+
+
+def _writes_files(fn: ast.AST) -> bool:
+    for n in ast.walk(fn):
+        if not isinstance(n, ast.Call):
+            continue
+        name = n.func.id if isinstance(n.func, ast.Name) else n.func.attr if isinstance(n.func, ast.Attribute) else ""
+        if name in _WRITES:
+            return True
+        if name == "open" and any(isinstance(a, ast.Constant) and isinstance(a.value, str) and set(a.value) & set("wax")
+                                  for a in [*n.args[1:2], *(k.value for k in n.keywords if k.arg == "mode")]):
+            return True
+    return False
+
+
+def test_run_status_has_one_writer() -> None:
+    """Only lane/core/status.py writes train_status (the run's record and the lane-wide mirror):
+    everywhere else a function that names the status file only reads it, and writers call
+    lane.core.status.update."""
+    writers = []
+    for f in sorted(LANE.rglob("*.py")):
+        where = f.relative_to(REPO).as_posix()
+        if where == STATUS_WRITER:
+            continue
+        for n in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and _names_status_file(n) and _writes_files(n):
+                writers.append(f"{where}:{n.name}")
+    assert not writers, writers

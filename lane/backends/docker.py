@@ -156,7 +156,7 @@ def ensure_image(ctx: RunContext, repo: Path = REPO, docker: str | None = None) 
 
 
 def run(ctx: RunContext, repo: Path = REPO) -> int:
-    from ..core.status import read_train_status
+    from ..core import status as run_status
 
     docker = shutil.which("docker")
     tag = ensure_image(ctx, repo, docker)
@@ -168,9 +168,8 @@ def run(ctx: RunContext, repo: Path = REPO) -> int:
     rc, tail = _stream(cmd, ctx, "", log_lines=False)  # the runner inside logs to the same (mounted) file
     if rc == 0:
         return 0
-    status = read_train_status(ctx.root, ctx.settings.lane) or {}
-    if status.get("run_id") == ctx.run_id and status.get("status") in ("completed", "blocked", "failed") \
-            and status.get("exit_code") == rc:
+    final = run_status.final(run_status.read(ctx.root, ctx.run_id, ctx.settings.lane), ctx.run_id)
+    if final is not None and final.get("exit_code") == rc:
         return rc  # the runner inside finished and already printed its [tts-prod] line
     _log_tail(ctx, "docker run failed", tail)
     last = next((t for t in reversed(tail) if t.strip()), "no output")

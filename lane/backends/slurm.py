@@ -20,12 +20,13 @@ import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..core.reasons import LaneError, exit_code, fail_status
+from ..core.status import RunState
 
 TERMINAL_STATES = frozenset({"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
                              "OUT_OF_MEMORY", "PREEMPTED", "REVOKED", "TIMEOUT"})
@@ -303,7 +304,7 @@ def classify_submit_error(text: str) -> str:
 # ------------------------------------------------------------------------------------------ outcomes
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # completed | blocked | failed
+    status: RunState  # completed | blocked | failed
     reason: str
     detail: str
     exit_code: int
@@ -316,13 +317,6 @@ class Outcome:
 
 def failed(reason: str, detail: str) -> Outcome:
     return Outcome(fail_status(reason), reason, detail, exit_code(reason))
-
-
-def runner_final(status: Mapping[str, Any] | None, run_id: str) -> Mapping[str, Any] | None:
-    """The runner's train_status when it is this run's and final (the submitter resets it to running)."""
-    if not status or status.get("run_id") != run_id or status.get("exit_code") is None:
-        return None
-    return status if status.get("status") in ("completed", "blocked", "failed") else None
 
 
 def oom_in(output: str) -> bool:
@@ -342,7 +336,7 @@ def map_outcome(info: JobInfo, runner: Mapping[str, Any] | None, *, ack_seen: bo
     if info.state == "CANCELLED":
         return failed("job_cancelled", where)
     if info.state in ("COMPLETED", "FAILED") and runner is not None:
-        return Outcome(str(runner["status"]), str(runner["reason"]), str(runner.get("detail") or ""),
+        return Outcome(runner["status"], str(runner["reason"]), str(runner.get("detail") or ""),
                        int(runner["exit_code"]), from_runner=True)
     if info.state in ("COMPLETED", "FAILED") and (not ack_seen or info.exit_code.startswith(f"{SHARED_FS_EXIT}:")):
         return failed("shared_fs_unavailable", f"{where}: the job never read back the probe file in the run "
@@ -442,7 +436,3 @@ class SlurmClient:
         """`scontrol requeue`; '' when done, else what scontrol said."""
         proc = self.call("scontrol", "requeue", job_id)
         return "" if proc.returncode == 0 else (proc.stderr or proc.stdout).strip() or f"rc {proc.returncode}"
-
-
-def quote_command(args: Sequence[str]) -> str:
-    return " ".join(shlex.quote(a) for a in args)

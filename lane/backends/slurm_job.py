@@ -8,7 +8,8 @@ Everything about the job lives with the run, in runs/<run_id>/slurm/:
     slurm-<job>.out     the job's output (--open-mode=append: a requeued job adds to it)
     job.json            engine, job id, state, requeue policy, and the outcome once settled
 
-train_status is written by the submitter (running, engine, job id, script hash), by the runner inside
+train_status is written (through lane.core.status.update, its one writer) by the submitter (running,
+engine, job id, script hash; the job is its owner, so the scheduler answers for its liveness), by the runner inside
 the job as it goes, and once more when the job has ended ("settled": the scheduler's verdict, or
 the runner's own). Only the submitter and the settle step write train_status while the runner is not
 running, so they never race it. Every submission and every end is a ledger entry (job_submit, job_end).
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import protocol
+from ..core import status as run_status
 from ..core.fsutil import atomic_write_json, atomic_write_text, read_json, rel, sha256_file
 from ..core.ids import id_path
 from ..core.reasons import LaneError
@@ -45,7 +47,6 @@ from .slurm import (
     next_action,
     output_path,
     render_script,
-    runner_final,
 )
 
 SLURM_DIR = "slurm"
@@ -73,39 +74,6 @@ def update_job(root: Path, run_id: str, **fields: Any) -> dict[str, Any]:
     job.update(fields, updated_at=now_iso())
     atomic_write_json(slurm_dir(root, run_id) / JOB_FILE, job)
     return job
-
-
-def read_run_status(root: Path, run_id: str, lane: str | None) -> dict[str, Any] | None:
-    """The run's train_status: its copy in runs/<run_id>/, else the lane's file when it is this run's."""
-    from ..core.status import STATUS_COPY, read_train_status
-
-    with contextlib.suppress(OSError, ValueError):
-        copy = id_path(root, "runs", "run id", run_id) / STATUS_COPY
-        if copy.is_file():
-            data: dict[str, Any] = read_json(copy)
-            return data
-        lane_st = read_train_status(root, lane) if lane else None
-        if lane_st and lane_st.get("run_id") == run_id:
-            return lane_st
-    return None
-
-
-def record_status(root: Path, lane: str, run_id: str, **fields: Any) -> dict[str, Any]:
-    """Merge `fields` into the run's train_status: its copy in runs/<run_id>/ always, the lane's file
-    unless another run is running there now (which owns that file until it ends)."""
-    from ..core.status import STATUS_COPY, STATUS_SCHEMA_ID, read_train_status, write_train_status
-
-    current = read_run_status(root, run_id, None) or {}
-    merged = {**current, **fields, "run_id": run_id}
-    lane_st: dict[str, Any] | None = None
-    with contextlib.suppress(OSError, ValueError):
-        lane_st = read_train_status(root, lane)
-    if lane_st is None or lane_st.get("run_id") in (None, run_id) or lane_st.get("status") != "running":
-        merged = write_train_status(root, lane, **{k: v for k, v in merged.items() if k not in ("lane", "updated_at")})
-    else:
-        merged = {"schema": STATUS_SCHEMA_ID, **merged, "lane": lane, "updated_at": now_iso()}
-    atomic_write_json(id_path(root, "runs", "run id", run_id) / STATUS_COPY, merged)
-    return merged
 
 
 def ledger_job(root: Path, run_id: str, lane: str | None, action: str, outcome: Outcome | None, summary: str,
@@ -193,21 +161,23 @@ def submit(ctx: RunContext, opts: SlurmOptions, client: SlurmClient) -> dict[str
     sdir = slurm_dir(root, run_id)
     sdir.mkdir(parents=True, exist_ok=True)
     script, sha, attempt = write_script(ctx, opts, sdir)
-    record_status(root, lane, run_id, status="running", reason=None, detail="", exit_code=None, finished_at=None,
-                  backend="managed_job", profile=ctx.settings.profile, engine="slurm", job_id=None,
-                  job_state="SUBMITTING", job_script=rel(script, root), job_script_sha256=sha, submitted_at=now_iso())
+    run_status.update(root, lane, run_id, status="running", reason=None, detail="", exit_code=None, finished_at=None,
+                      backend="managed_job", profile=ctx.settings.profile, engine="slurm", job_id=None,
+                      owner={"slurm_job_id": None}, job_state="SUBMITTING", job_script=rel(script, root),
+                      job_script_sha256=sha, submitted_at=now_iso())
     try:
         job_id = client.submit(script, root)
     except LaneError as err:
-        record_status(root, lane, run_id, status=err.status, reason=err.code, detail=err.detail,
-                      exit_code=err.exit_code, job_state="NOT_SUBMITTED", finished_at=now_iso())
+        run_status.update(root, lane, run_id, status=err.status, reason=err.code, detail=err.detail,
+                          exit_code=err.exit_code, job_state="NOT_SUBMITTED", finished_at=now_iso())
         raise
     out = output_path(sdir, job_id)
     job = {"engine": "slurm", "lane": lane, "job_id": job_id, "attempt": attempt, "script": rel(script, root),
            "script_sha256": sha, "output": rel(out, root), "submitted_at": now_iso(), "state": "PENDING",
            "info": None, "settled": False, "outcome": None, "policy": policy(opts), "updated_at": now_iso()}
     atomic_write_json(sdir / JOB_FILE, job)  # a new submission starts a fresh record
-    record_status(root, lane, run_id, job_id=job_id, job_state="PENDING", job_output=rel(out, root))
+    run_status.update(root, lane, run_id, job_id=job_id, job_state="PENDING", job_output=rel(out, root),
+                      owner={"slurm_job_id": job_id})
     ledger_job(root, run_id, lane, "job_submit", None, f"slurm job {job_id} submitted ({rel(script, root)})", job,
                [{"kind": "job_script", "path": rel(script, root), "sha256": sha}])
     ctx.log.say(f"slurm: submitted job {job_id}: {rel(script, root)} (sha256 {sha[:12]}), output {rel(out, root)}")
@@ -236,17 +206,17 @@ def settle(root: Path, run_id: str, info: JobInfo, outcome: Outcome | None = Non
             return Outcome(**job["outcome"])
         lane = str(job.get("lane") or "unknown")
         if outcome is None:
-            runner = runner_final(read_run_status(root, run_id, lane), run_id)
+            runner = run_status.final(run_status.read(root, run_id, lane), run_id)
             outcome = map_outcome(info, runner, ack_seen=ack_path(sdir, info.job_id).exists(),
                                   output=tail_text(output_path(sdir, info.job_id)))
         if note:
             outcome = dataclasses.replace(outcome, detail=f"{outcome.detail} ({note})")
-        fields: dict[str, Any] = {"backend": "managed_job", "engine": "slurm", "job_id": info.job_id,
-                                  "job_state": info.state, "job_exit_code": info.exit_code, "job_restarts": info.restarts}
+        fields: run_status.RunStatus = {"backend": "managed_job", "engine": "slurm", "job_id": info.job_id,
+                             "job_state": info.state, "job_exit_code": info.exit_code, "job_restarts": info.restarts}
         if not outcome.from_runner:
-            fields.update(status=outcome.status, reason=outcome.reason, detail=outcome.detail,
-                          exit_code=outcome.exit_code, finished_at=now_iso())
-        record_status(root, lane, run_id, **fields)
+            fields.update({"status": outcome.status, "reason": outcome.reason, "detail": outcome.detail,
+                           "exit_code": outcome.exit_code, "finished_at": now_iso()})
+        run_status.update(root, lane, run_id, **fields)
         if not outcome.from_runner:
             rerender(root, run_id, lane)
         job = update_job(root, run_id, state=info.state, info=info.as_dict(), settled=True, outcome=outcome.as_dict(),
@@ -265,7 +235,7 @@ def rerender(root: Path, run_id: str, lane: str) -> None:
         from ..report import render_report
 
         paths = render_report(root, run_id)
-        record_status(root, lane, run_id, report_path=rel(paths[0], root))
+        run_status.update(root, lane, run_id, report_path=rel(paths[0], root))
     except Exception as exc:  # a report problem never hides the outcome
         print(f"slurm: could not re-render the readiness report: {type(exc).__name__}: {exc}", file=sys.stderr)
 
@@ -422,8 +392,8 @@ class Follower:
         so `lane status RUN_ID` can still settle it later."""
         out = failed("scheduler_unavailable", f"no answer from the Slurm controller for {self.opts.unreachable_s:.0f} s "
                      f"while following job {self.job_id}; it may still be running: `lane status {self.ctx.run_id}`")
-        record_status(self.ctx.root, self.ctx.settings.lane, self.ctx.run_id, status=out.status, reason=out.reason,
-                      detail=out.detail, exit_code=out.exit_code)
+        run_status.update(self.ctx.root, self.ctx.settings.lane, self.ctx.run_id, status=out.status,
+                          reason=out.reason, detail=out.detail, exit_code=out.exit_code)
         return out
 
     def finish(self, outcome: Outcome) -> int:

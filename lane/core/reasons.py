@@ -78,6 +78,9 @@ _ALL: list[Reason] = [
     _r("config_invalid", "the lane configuration or a profile fails its schema or names an unknown key",
        "fix the config file; `lane run --help` lists the settings", EXIT_INPUT),
     _r("interrupted", "the run was interrupted (Ctrl-C or SIGTERM)", "rerun with --resume RUN_ID", EXIT_RUNTIME),
+    _r("lost", "the run's status says running but the process that kept it is gone (kill -9, the OOM killer, a "
+       "restarted machine): nothing recorded how it ended", "`lane run --resume RUN_ID` continues after the last stage "
+       "that passed", EXIT_RUNTIME),
     _r("run_not_found", "no run directory exists for the given run id", "check `lane status` for known run ids", EXIT_INPUT),
     _r("ledger_broken", "the ledger's hash chain, a certificate or an artifact hash no longer verifies",
        "restore reports/ledger.jsonl from a trusted copy; `lane ledger verify` names the first broken entry", EXIT_GATE),

@@ -1,29 +1,132 @@
-"""Status artifacts that other tools poll:
+"""Run status: the one record other tools poll, and the only module that writes it.
 
-- `artifacts/train_status.<lane>.json`, rewritten atomically (temp file + rename) on every update;
-- `artifacts/voice_train_prod.orchestrator.log`, every line the orchestrator and runner print.
+- `runs/<run_id>/train_status.json`: the run's own record (once its run directory exists);
+- `artifacts/train_status.<lane>.json`: the lane-wide file the seed's pollers read, a mirror of the
+  record of the lane's current run (`mirrors` says which run that is);
+- `artifacts/voice_train_prod.orchestrator.log`: every line the orchestrator and runner print.
 
-Both the orchestrator (early failures: bad backend, missing audio) and the runner (stage by stage)
-write through this module, so the file always has the same shape.
+Every writer (the orchestrator's early failures, the runner stage by stage, the job queue, the Slurm
+submitter and settle step) calls `update`, which merges the fields into the run's record under a
+lock and rewrites both files atomically (temp file + rename), so they always have the same shape.
+
+A running record names its owner (`this_owner()`: host, boot time, pid and process start time, or
+the Slurm job) and carries a heartbeat. `observed` is the record as a poller should see it: a
+record that says running while its owner is gone (`kill -9`, the OOM killer, a reboot) reads as
+`failed` with reason `lost`, and `lane run --resume RUN_ID` continues it. On the owner's own machine
+the process is looked up directly (at once); elsewhere (a container, another node) the heartbeat
+must be older than LOST_AFTER_BEATS intervals; a Slurm job's scheduler answers for it instead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as _dt
 import json
 import os
+import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict, Unpack
 
 from . import protocol
 from .fsutil import atomic_write_json, read_json
-from .reasons import LaneError
+from .reasons import LaneError, exit_code
 from .stage import now_iso
 
 ARTIFACTS_DIR = "artifacts"
 ORCHESTRATOR_LOG = "voice_train_prod.orchestrator.log"
 STATUS_SCHEMA_ID = "lane.train_status/1"
-STATUS_COPY = "train_status.json"  # the copy the runner keeps in runs/<run_id>/
+STATUS_COPY = "train_status.json"  # the run's own record, in runs/<run_id>/
+
+RunState = Literal["queued", "running", "completed", "blocked", "failed"]
+TERMINAL: frozenset[str] = frozenset(protocol.STATUSES)  # completed, blocked, failed: the [tts-prod] statuses
+StageState = Literal["done", "partial-blocked", "blocked", "failed", "running"]
+OwnerState = Literal["alive", "gone", "unknown"]
+
+HEARTBEAT_S = 10.0  # how often a running runner rewrites heartbeat_at
+LOST_AFTER_BEATS = 6  # an owner on another machine is gone when its heartbeat is this many intervals old
+_START_SLACK_S = 1.0  # process start times compare within this (the kernel's boot time is rounded)
+
+
+class StageRecord(TypedDict, total=False):
+    """One stage as train_status, the ledger summary and the report see it."""
+
+    name: str
+    status: StageState
+    reason: str
+    detail: str
+    verdict: str  # PASS | FAIL
+    first_fail: str | None
+    certificate_hash: str
+    integrity_ok: bool
+    duration_s: float
+    started_at: str
+    finished_at: str
+    skipped: bool
+    skip_note: str
+    original_duration_s: float | None
+    notebook: str
+    html: str | None
+    source_notebook: str
+    commit_sha: str
+    cpu_s: float
+    gpu_s: float
+
+
+class Owner(TypedDict, total=False):
+    """Who keeps a running record up to date: a process on a machine, or a Slurm job."""
+
+    host: str
+    boot: float  # the machine's boot time (seconds since the epoch): tells machines (and reboots) apart
+    pid: int
+    started: float  # the process's start time: tells a reused pid apart
+    slurm_job_id: str | None
+
+
+class RunStatus(TypedDict, total=False):
+    """artifacts/train_status.<lane>.json and runs/<run_id>/train_status.json (DESIGN.md, "Status")."""
+
+    schema: str
+    run_id: str | None
+    lane: str
+    status: RunState
+    reason: str | None
+    detail: str
+    backend: str | None
+    profile: str | None
+    started_at: str | None
+    updated_at: str | None
+    finished_at: str | None
+    exit_code: int | None
+    interrupted: bool
+    stages: dict[str, StageRecord]
+    stage_order: list[str]
+    timings: dict[str, float]
+    run_dir: str
+    bundle_path: str | None
+    report_path: str | None
+    last_progress: dict[str, Any] | None
+    last_stats: dict[str, Any] | None
+    line_counts: dict[str, int]
+    verdict: str
+    verdict_reasons: list[str]
+    provenance: str | None
+    promoted: str | None
+    owner: Owner | None
+    heartbeat_at: str | None
+    heartbeat_s: float
+    lost: bool  # set by `observed` only, never written
+    queued_at: str
+    engine: str
+    job_id: str | None
+    job_state: str
+    job_script: str
+    job_script_sha256: str
+    job_output: str
+    job_exit_code: str
+    job_restarts: int
+    submitted_at: str
 
 
 def train_status_path(root: str | os.PathLike[str], lane: str) -> Path:
@@ -34,38 +137,186 @@ def orchestrator_log_path(root: str | os.PathLike[str]) -> Path:
     return Path(root) / ARTIFACTS_DIR / ORCHESTRATOR_LOG
 
 
-def read_train_status(root: str | os.PathLike[str], lane: str) -> dict[str, Any] | None:
+def _run_copy(root: Path, run_id: str | None) -> Path | None:
+    """runs/<run_id>/train_status.json, None when the run id is unsafe or names no run directory."""
+    from .ids import id_path
+
+    try:
+        run_dir = id_path(root, "runs", "run id", run_id)
+    except LaneError:
+        return None
+    return run_dir / STATUS_COPY if run_dir.is_dir() else None
+
+
+def _load(path: Path | None) -> RunStatus | None:
+    """A status file, None when missing or corrupt (a corrupt file is replaced, never trusted)."""
+    if path is None:
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        data = read_json(path)
+        if isinstance(data, dict):
+            out: RunStatus = data  # type: ignore[assignment]
+            return out
+    return None
+
+
+# ------------------------------------------------------------------------------------------ read
+def read_lane(root: str | os.PathLike[str], lane: str) -> RunStatus | None:
+    """The lane-wide file as written (None when absent)."""
+    return _load(train_status_path(root, lane))
+
+
+def read(root: str | os.PathLike[str], run_id: str, lane: str | None = None) -> RunStatus | None:
+    """A run's record as written: its own copy, else the lane's file when that is this run's (a run
+    that failed before its run directory existed). None when there is neither."""
+    rootp = Path(root)
+    own = _load(_run_copy(rootp, run_id))
+    if own is not None:
+        return own
+    lane_st = read_lane(rootp, lane) if lane else None
+    return lane_st if lane_st is not None and lane_st.get("run_id") == run_id else None
+
+
+def final(st: RunStatus | None, run_id: str) -> RunStatus | None:
+    """The record when it is this run's and final (exit code written), else None."""
+    if not st or st.get("run_id") != run_id or st.get("exit_code") is None:
+        return None
+    return st if st.get("status") in TERMINAL else None
+
+
+# ------------------------------------------------------------------------------------------ liveness
+def this_owner() -> Owner:
+    """The calling process as the owner of a running record."""
+    import psutil
+
+    owner: Owner = {"host": socket.gethostname(), "boot": psutil.boot_time(), "pid": os.getpid(),
+                    "started": psutil.Process().create_time()}
+    if os.environ.get("SLURM_JOB_ID"):
+        owner["slurm_job_id"] = os.environ["SLURM_JOB_ID"]
+    return owner
+
+
+def _process_matches(pid: int, started: float) -> bool:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and abs(proc.create_time() - started) <= _START_SLACK_S
+    except (psutil.Error, OSError):
+        return False
+
+
+def _age_s(stamp: str | None, now: _dt.datetime) -> float | None:
+    try:
+        then = _dt.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (now - then).total_seconds()
+
+
+def owner_state(st: RunStatus, now: _dt.datetime | None = None) -> OwnerState:
+    """Whether the owner of a running record is still there: its process on this machine, looked up
+    now; elsewhere, its heartbeat. `unknown` when it cannot be told (no owner yet, a Slurm job:
+    the scheduler answers for it)."""
+    owner = st.get("owner") or {}
+    if not owner or owner.get("slurm_job_id") or "pid" not in owner:
+        return "unknown"
+    import psutil
+
+    if owner.get("host") == socket.gethostname() and abs(float(owner.get("boot") or 0) - psutil.boot_time()) <= 2:
+        return "alive" if _process_matches(int(owner["pid"]), float(owner.get("started") or 0)) else "gone"
+    age = _age_s(st.get("heartbeat_at"), now or _dt.datetime.now(_dt.UTC))
+    if age is None:
+        return "unknown"
+    return "gone" if age > LOST_AFTER_BEATS * float(st.get("heartbeat_s") or HEARTBEAT_S) else "alive"
+
+
+def observed(st: RunStatus, now: _dt.datetime | None = None) -> RunStatus:
+    """The record as a poller should see it: running with its owner gone reads failed / lost."""
+    if st.get("status") != "running" or owner_state(st, now) != "gone":
+        return st
+    owner = st.get("owner") or {}
+    detail = (f"the run's process (pid {owner.get('pid')} on {owner.get('host')}) is gone without a final status "
+              f"(last heartbeat {st.get('heartbeat_at')}); `lane run --resume {st.get('run_id')}` continues it")
+    return {**st, "status": "failed", "reason": "lost", "detail": detail, "exit_code": exit_code("lost"), "lost": True}
+
+
+def _holds(st: RunStatus) -> bool:
+    """Whether a run holds the lane-wide file: it is running and its owner is not known to be gone."""
+    return st.get("status") == "running" and owner_state(st) != "gone"
+
+
+def mirrors(record: RunStatus, lane_st: RunStatus | None, has_copy: bool) -> bool:
+    """The mirroring rule: a run's record goes into the lane-wide file unless it is only queued, or
+    another run holds that file now (it keeps it until it ends or is lost). A run without a run
+    directory has no other record, so it is always written there."""
+    if not has_copy:
+        return True
+    if record.get("status") == "queued":
+        return False
+    return lane_st is None or lane_st.get("run_id") in (None, record.get("run_id")) or not _holds(lane_st)
+
+
+# ------------------------------------------------------------------------------------------ write
+_THREAD_LOCK = threading.Lock()  # the runner writes from its main, stream and heartbeat threads
+
+
+@contextlib.contextmanager
+def _locked(root: Path, lane: str) -> Iterator[None]:
+    from filelock import FileLock
+
     path = train_status_path(root, lane)
-    return read_json(path) if path.exists() else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _THREAD_LOCK, FileLock(str(path.with_name(f".{path.name}.lock")), timeout=120):
+        yield
 
 
-def write_train_status(root: str | os.PathLike[str], lane: str, **fields: Any) -> dict[str, Any]:
-    """Merge `fields` into the lane's train_status and rewrite it atomically. Returns the new content.
+def _fresh(run_id: str, lane: str) -> RunStatus:
+    return {"schema": STATUS_SCHEMA_ID, "run_id": run_id, "lane": lane, "status": "running", "reason": None,
+            "detail": "", "backend": None, "profile": None, "started_at": None, "updated_at": None,
+            "stages": {}, "timings": {}, "bundle_path": None, "report_path": None,
+            "last_progress": None, "last_stats": None, "exit_code": None}
 
-    Keys the file always has: schema, run_id, lane, status (running|completed|blocked|failed),
-    reason, updated_at, stages, timings, bundle_path, last_progress, last_stats.
-    """
-    path = train_status_path(root, lane)
-    current: dict[str, Any] = {}
-    if path.exists():
-        try:
-            current = read_json(path)
-        except ValueError:  # a corrupt file is replaced, never trusted
-            current = {}
-    if fields.get("run_id") and current.get("run_id") not in (None, fields["run_id"]):
-        current = {}  # a new run starts a fresh status
-    base: dict[str, Any] = {
-        "schema": STATUS_SCHEMA_ID, "run_id": None, "lane": lane, "status": "running", "reason": None,
-        "detail": "", "backend": None, "profile": None, "started_at": None, "updated_at": None,
-        "stages": {}, "timings": {}, "bundle_path": None, "report_path": None,
-        "last_progress": None, "last_stats": None, "exit_code": None,
-    }
-    base.update(current)
-    base.update(fields)
-    base["lane"] = lane
-    base["updated_at"] = now_iso()
-    atomic_write_json(path, base)
-    return base
+
+def update(root: str | os.PathLike[str], lane: str, run_id: str, /, **fields: Unpack[RunStatus]) -> RunStatus:
+    """Merge `fields` into the run's record (a new run starts a fresh one) and write it atomically:
+    its copy in runs/<run_id>/ when that directory exists, and the lane-wide file by `mirrors`.
+    Returns the record."""
+    rootp = Path(root)
+    with _locked(rootp, lane):
+        copy = _run_copy(rootp, run_id)
+        lane_st = read_lane(rootp, lane)
+        current = _load(copy) or (lane_st if lane_st is not None and lane_st.get("run_id") == run_id else None)
+        record = _fresh(run_id, lane)
+        if current:
+            record.update(current)
+        record.update(fields)
+        record["run_id"], record["lane"], record["updated_at"] = run_id, lane, now_iso()
+        record.pop("lost", None)
+        if copy is not None:
+            atomic_write_json(copy, record)
+        if mirrors(record, lane_st, copy is not None):
+            atomic_write_json(train_status_path(rootp, lane), record)
+    return record
+
+
+@contextlib.contextmanager
+def heartbeat(root: str | os.PathLike[str], lane: str, run_id: str, every_s: float = HEARTBEAT_S) -> Iterator[None]:
+    """While the block runs, rewrite the record's heartbeat_at every `every_s` seconds (a thread)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            with contextlib.suppress(OSError, LaneError, TimeoutError):
+                update(root, lane, run_id, heartbeat_at=now_iso())
+
+    thread = threading.Thread(target=beat, name="lane-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 class OrchestratorLog:
@@ -104,30 +355,27 @@ class OrchestratorLog:
 
 # ------------------------------------------------------------------------------- lane status
 def _latest_status(root: Path) -> Path | None:
-    files = sorted((root / "artifacts").glob("train_status.*.json"), key=lambda p: p.stat().st_mtime)
+    files = sorted((root / ARTIFACTS_DIR).glob("train_status.*.json"), key=lambda p: p.stat().st_mtime)
     return files[-1] if files else None
 
 
-def load_status(root: Path, run_id: str | None = None, lane: str | None = None) -> dict[str, Any]:
-    from .ids import check_id, id_path
+def load_status(root: Path, run_id: str | None = None, lane: str | None = None) -> RunStatus:
+    """What `lane status` shows: a run's record (or the lane's, or the newest lane file), observed."""
+    from .ids import check_id
 
     if lane:
         check_id("lane", lane)
     if run_id:
-        copy = id_path(root, "runs", "run id", run_id) / STATUS_COPY
-        if copy.is_file():
-            data: dict[str, Any] = read_json(copy)
-            return data
-        if lane and train_status_path(root, lane).is_file():
-            data = read_json(train_status_path(root, lane))
-            if data.get("run_id") == run_id:
-                return data
-        raise LaneError("run_not_found", f"no status for run {run_id!r} (runs/{run_id}/{STATUS_COPY} missing)")
-    path = train_status_path(root, lane) if lane else _latest_status(root)
-    if path is None or not path.is_file():
-        raise LaneError("run_not_found", f"no train_status under {root / 'artifacts'}" + (f" for lane {lane}" if lane else ""))
-    data = read_json(path)
-    return data
+        check_id("run id", run_id)
+        found = read(root, run_id, lane)
+        if found is None:
+            raise LaneError("run_not_found", f"no status for run {run_id!r} (runs/{run_id}/{STATUS_COPY} missing)")
+        return observed(found)
+    path = train_status_path(root, lane) if lane else _latest_status(Path(root))
+    data = _load(path) if path is not None and path.is_file() else None
+    if data is None:
+        raise LaneError("run_not_found", f"no train_status under {Path(root) / ARTIFACTS_DIR}" + (f" for lane {lane}" if lane else ""))
+    return observed(data)
 
 
 def show_status(root: Path, run_id: str | None = None, lane: str | None = None, as_json: bool = False) -> int:
@@ -147,8 +395,9 @@ def show_status(root: Path, run_id: str | None = None, lane: str | None = None, 
     table = Table()
     for col in ("stage", "status", "reason", "verdict", "duration s", "integrity", "certificate"):
         table.add_column(col, overflow="fold")
-    for name in data.get("stage_order") or list((data.get("stages") or {}).keys()):
-        s = (data.get("stages") or {}).get(name)
+    stages = data.get("stages") or {}
+    for name in data.get("stage_order") or list(stages):
+        s = stages.get(name)
         if s is None:
             table.add_row(name, "not run", "", "", "", "", "")
             continue

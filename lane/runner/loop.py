@@ -18,9 +18,10 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from ..core import protocol
+from ..core import status as run_status
 from ..core.config import Settings
 from ..core.fsutil import atomic_write_json, read_json, rel
 from ..core.gates import PASS, GateResult, certify, evaluate, later_hashes
@@ -29,7 +30,7 @@ from ..core.inputs import input_digests
 from ..core.paths import commit_of
 from ..core.reasons import LaneError, exit_code, fail_status
 from ..core.stage import new_run_id, now_iso, result_path
-from ..core.status import STATUS_COPY, OrchestratorLog, write_train_status
+from ..core.status import OrchestratorLog, RunState, RunStatus, StageRecord
 from . import outcome as oc
 from . import resume as rs
 from .kernel import choose_kernel, classify_exception, execute_notebook, render_html
@@ -45,7 +46,7 @@ class RunOutcome:
     reason: str
     exit_code: int
     detail: str
-    stages: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[StageRecord] = field(default_factory=list)
     report_paths: list[Path] = field(default_factory=list)
 
 
@@ -87,7 +88,7 @@ class _Run:
         self.extra = dict(extra_params or {})
         self.log = log
         self.lane = settings.lane
-        self.stages: dict[str, dict[str, Any]] = {}
+        self.stages: dict[str, StageRecord] = {}
         self.timings: dict[str, float] = {}
         self.t0 = time.monotonic()
         self.stream = Stream(log, self.flush_status)
@@ -98,15 +99,16 @@ class _Run:
         self.kernel = "python3"
 
     # ---------------------------------------------------------------------------- status
-    def flush_status(self, **fields: Any) -> None:
-        st = write_train_status(
-            self.root, self.lane, run_id=self.run_id, backend=self.settings.backend, profile=self.settings.profile,
-            stages=self.stages, timings=self.timings, last_progress=self.stream.last_progress,
-            last_stats=self.stream.last_stats, line_counts=self.stream.counts,
-            run_dir=rel(self.run_dir, self.root), stage_order=list(self.settings.stages),
-            **({"bundle_path": self.stream.bundle_path} if self.stream.bundle_path else {}), **fields)
-        if self.run_dir.is_dir():
-            atomic_write_json(self.run_dir / STATUS_COPY, st)
+    def flush_status(self, **fields: Unpack[RunStatus]) -> None:
+        st: RunStatus = {
+            "backend": self.settings.backend, "profile": self.settings.profile, "stages": self.stages,
+            "timings": self.timings, "last_progress": self.stream.last_progress, "last_stats": self.stream.last_stats,
+            "line_counts": self.stream.counts, "run_dir": rel(self.run_dir, self.root),
+            "stage_order": list(self.settings.stages)}
+        if self.stream.bundle_path:
+            st["bundle_path"] = self.stream.bundle_path
+        st.update(fields)
+        run_status.update(self.root, self.lane, self.run_id, **st)
 
     def say(self, text: str) -> None:
         self.stream.out(text)
@@ -122,7 +124,7 @@ class _Run:
     def results(self, names: list[str]) -> dict[str, dict[str, Any] | None]:
         return {n: load_result(self.run_dir, n, self.root)[0] for n in names}
 
-    def try_skip(self, stage: str, fp: str) -> dict[str, Any] | None:
+    def try_skip(self, stage: str, fp: str) -> StageRecord | None:
         """The skipped stage's record when it may be skipped on resume, else None."""
         stored: dict[str, Any] | None = None
         with contextlib.suppress(OSError, ValueError):
@@ -161,7 +163,7 @@ class _Run:
             return None, round(time.monotonic() - t0, 3)
         except KeyboardInterrupt:
             self.timings[stage] = round(time.monotonic() - t0, 3)
-            self.stages[stage].update(status="failed", reason="interrupted", duration_s=self.timings[stage])
+            self.stages[stage].update({"status": "failed", "reason": "interrupted", "duration_s": self.timings[stage]})
             raise
         except Exception as exc:
             return classify_exception(exc, nb_out, int(self.settings.cell_timeout_s)), round(time.monotonic() - t0, 3)
@@ -169,7 +171,7 @@ class _Run:
             out.drain()
             err.drain()
 
-    def run_stage(self, stage: str) -> tuple[dict[str, Any], GateResult, dict[str, Any] | None]:
+    def run_stage(self, stage: str) -> tuple[StageRecord, GateResult, dict[str, Any] | None]:
         from ..core.ledger import append, make_entry
 
         nb_in = Path(self.notebooks[stage]) if stage in self.notebooks else find_notebook(stage, self.root)
@@ -200,14 +202,11 @@ class _Run:
         out = oc.settle(status, reason, detail, gate, raised=exc_reason is not None, has_result=res is not None)
         out = dataclasses.replace(out, gate=dataclasses.replace(
             out.gate, certificate_hash=certify(res, self.run_id, stage, out.status, out.gate.verdict)))
-        record = {
-            "name": stage, "status": out.status, "reason": out.reason, "detail": out.detail, "verdict": out.gate.verdict,
-            "first_fail": out.gate.first_fail, "certificate_hash": out.gate.certificate_hash,
-            "integrity_ok": out.gate.integrity_ok, "duration_s": duration, "skipped": False,
-            "notebook": rel(nb_out, self.root), "html": rel(html, self.root) if html else None,
-            "source_notebook": str(nb_in), "finished_at": now_iso(), "commit_sha": self.commit,
-            "cpu_s": round(_children_cpu_s() - self.cpu0, 2), "gpu_s": duration if self.on_gpu(stage) else 0.0,
-        }
+        record = oc.stage_record(stage, out, duration_s=duration, notebook=rel(nb_out, self.root),
+                                 html=rel(html, self.root) if html else None, source_notebook=str(nb_in),
+                                 finished_at=now_iso(), commit_sha=self.commit,
+                                 cpu_s=round(_children_cpu_s() - self.cpu0, 2),
+                                 gpu_s=duration if self.on_gpu(stage) else 0.0)
         append(self.root, make_entry(run_id=self.run_id, stage=stage, lane=self.lane, result=res, gate=out.gate,
                                      status=out.status, reason=out.reason, summary=oc.ledger_summary(stage, out),
                                      commit_sha=self.commit))
@@ -225,8 +224,7 @@ class _Run:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         prev_started = None
         if self.resume:
-            with contextlib.suppress(OSError, ValueError):
-                self.stream.restore(read_json(self.run_dir / STATUS_COPY))
+            self.stream.restore(run_status.read(self.root, self.run_id) or {})
             with contextlib.suppress(OSError, ValueError):
                 prev_started = read_json(self.run_dir / "settings.json").get("created_at")
         started = now_iso()
@@ -235,8 +233,12 @@ class _Run:
             "settings": self.settings.as_dict(), "sources": dict(self.settings.sources),
             "extra_params": self.extra, "notebooks": {k: str(v) for k, v in self.notebooks.items()},
             "commit_sha": self.commit})
-        self.flush_status(status="running", reason=None, detail="", started_at=started, exit_code=None,
-                          report_path=None, **({} if self.resume else {"bundle_path": None}))
+        first: RunStatus = {"status": "running", "reason": None, "detail": "", "started_at": started, "exit_code": None,
+                            "report_path": None, "owner": run_status.this_owner(), "heartbeat_at": started,
+                            "heartbeat_s": run_status.HEARTBEAT_S}
+        if not self.resume:
+            first["bundle_path"] = None
+        self.flush_status(**first)
         self.say(f"runner: run {self.run_id} lane={self.lane} profile={self.settings.profile} "
                  f"stages={','.join(self.settings.stages)}" + (" (resume)" if self.resume else ""))
         self.cfg_hash = rs.configs_hash(self.root)
@@ -245,7 +247,7 @@ class _Run:
         atomic_write_json(self.run_dir / "inputs.json", self.inputs)
         self.kernel = choose_kernel(self.settings, self.root)
 
-    def run_stages(self) -> tuple[str, str, str]:
+    def run_stages(self) -> tuple[RunState, str, str]:
         """Every configured stage in order; (status, reason, detail) of the run."""
         for stage in self.settings.stages:
             record, gate, _ = self.run_stage(stage)
@@ -261,7 +263,7 @@ class _Run:
                 return ("blocked" if record["status"] == "blocked" else "failed"), record["reason"], record.get("detail", "")
         return "completed", "ok", ""
 
-    def finish(self, status: str, reason: str, detail: str, interrupted: bool) -> RunOutcome:
+    def finish(self, status: RunState, reason: str, detail: str, interrupted: bool) -> RunOutcome:
         """Final train_status, the readiness report and the [tts-prod] line."""
         if status == "failed":
             status = fail_status(reason)
@@ -284,8 +286,8 @@ class _Run:
             except Exception as exc:  # report problems are logged, never hide the run's outcome
                 self.say(f"runner: could not render the readiness report: {type(exc).__name__}: {exc}")
         else:
-            write_train_status(self.root, self.lane, run_id=self.run_id, status=status, reason=reason,
-                               detail=detail, exit_code=code, finished_at=now_iso())
+            run_status.update(self.root, self.lane, self.run_id, status=status, reason=reason, detail=detail,
+                              exit_code=code, finished_at=now_iso())
         if detail:
             self.say(f"runner: {reason}: {detail}")
         line = protocol.format_line(protocol.Status(status, reason, self.run_id, self.lane))
@@ -294,7 +296,7 @@ class _Run:
         stages = [self.stages[s] for s in self.settings.stages if s in self.stages]
         return RunOutcome(self.run_id, self.lane, status, reason, code, detail, stages, report_paths)
 
-    def conclude(self) -> dict[str, Any]:
+    def conclude(self) -> RunStatus:
         """The verdict (lane.promotion), the signed provenance in the candidate bundle, and the switch
         to live when the config asks for automatic promotion of GO runs."""
         from .. import promotion
@@ -303,7 +305,7 @@ class _Run:
         ev = promotion.gather(self.root, self.run_id)
         decision = promotion.decide(self.root, self.run_id, ev)
         sealed = promotion.seal(ev, decision)
-        out: dict[str, Any] = {"verdict": decision.verdict, "verdict_reasons": decision.reason_codes,
+        out: RunStatus = {"verdict": decision.verdict, "verdict_reasons": decision.reason_codes,
                                "provenance": rel(sealed, self.root) if sealed else None, "promoted": None}
         self.say(f"runner: verdict {decision.verdict}" + (f": {decision.reasons[0]}" if decision.reasons else ""))
         if decision.go and lane_section(self.root, "promotion").get("auto_promote"):
@@ -314,10 +316,12 @@ class _Run:
 
     def execute(self) -> RunOutcome:
         interrupted = False
+        status: RunState
         try:
             with _sigterm_as_interrupt():
                 self.start()
-                status, reason, detail = self.run_stages()
+                with run_status.heartbeat(self.root, self.lane, self.run_id):
+                    status, reason, detail = self.run_stages()
         except KeyboardInterrupt:
             interrupted = True
             status, reason, detail = "failed", "interrupted", "Ctrl-C or SIGTERM; nothing promoted"

@@ -22,35 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict
+from typing import Any, Unpack
 
 from ..core.gates import FAIL, GateResult
 from ..core.reasons import fail_status
 from ..core.stage import StageStatus
-
-RecordStatus = Literal["done", "partial-blocked", "blocked", "failed", "running"]
-
-
-class StageRecord(TypedDict, total=False):
-    """One stage as train_status, the ledger summary and the report see it."""
-
-    name: str
-    status: RecordStatus
-    reason: str
-    detail: str
-    verdict: str  # PASS | FAIL
-    first_fail: str | None
-    certificate_hash: str
-    integrity_ok: bool
-    duration_s: float
-    started_at: str
-    finished_at: str
-    skipped: bool
-    skip_note: str
-    original_duration_s: float | None
-    notebook: str
-    html: str | None
-    source_notebook: str
+from ..core.status import StageRecord
 
 
 @dataclass(frozen=True)
@@ -108,3 +85,15 @@ def ledger_summary(stage: str, outcome: Outcome) -> str:
     """The ledger entry's one-line behaviour summary."""
     detail = outcome.detail
     return f"{stage}: {outcome.status} reason={outcome.reason}" + (f" ({detail[:200]})" if detail else "")
+
+
+def stage_record(stage: str, outcome: Outcome, **ran: Unpack[StageRecord]) -> StageRecord:
+    """The record of a stage that ran: its outcome and gate, plus what running it left (`ran`:
+    duration, notebook, html, source notebook, finish time, commit, CPU and GPU seconds)."""
+    record: StageRecord = {
+        "name": stage, "status": outcome.status, "reason": outcome.reason, "detail": outcome.detail,
+        "verdict": outcome.gate.verdict, "first_fail": outcome.gate.first_fail,
+        "certificate_hash": outcome.gate.certificate_hash, "integrity_ok": outcome.gate.integrity_ok,
+        "skipped": False}
+    record.update(ran)
+    return record

@@ -20,6 +20,7 @@ from typing import Any
 from ..core.fsutil import canonical_json, sha256_bytes, sha256_file
 from ..core.gates import GateResult
 from ..core.paths import PACKAGE_ROOT
+from ..core.status import StageRecord
 
 # parameters that do not change what a stage computes: left out of its fingerprint
 RUN_SPECIFIC_PARAMS = ("root", "run_id", "run_dir", "resume", "stages", "cell_timeout_s", "kernel_name")
@@ -113,9 +114,10 @@ def plan_skip(*, resume: bool, stored: Mapping[str, Any] | None, fp: str, result
     return first if not first.skip else evidence_plan(result, gate)
 
 
-def skipped_record(stage: str, stored: Mapping[str, Any], result: Mapping[str, Any], gate: GateResult) -> dict[str, Any]:
+def skipped_record(stage: str, stored: Mapping[str, Any], result: Mapping[str, Any], gate: GateResult) -> StageRecord:
     """The stage record of a skipped stage: the one it passed with, marked skipped."""
-    prev = dict(stored.get("stage_record") or {})
-    return {**prev, "name": stage, "status": result["status"], "reason": result["reason"], "verdict": gate.verdict,
-            "certificate_hash": gate.certificate_hash, "integrity_ok": gate.integrity_ok,
-            "skipped": True, "skip_note": SKIP_NOTE, "original_duration_s": prev.get("duration_s"), "duration_s": 0.0}
+    prev: StageRecord = dict(stored.get("stage_record") or {})  # type: ignore[assignment]
+    prev.update({"name": stage, "status": result["status"], "reason": result["reason"], "verdict": gate.verdict,
+                 "certificate_hash": gate.certificate_hash, "integrity_ok": gate.integrity_ok, "skipped": True,
+                 "skip_note": SKIP_NOTE, "original_duration_s": prev.get("duration_s"), "duration_s": 0.0})
+    return prev

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -132,7 +132,7 @@ class Stream:
             print(text, file=sys.stderr, flush=True)
         self.log.write(f"stderr: {text}")
 
-    def restore(self, prev: dict[str, Any]) -> None:
+    def restore(self, prev: Mapping[str, Any]) -> None:
         """On resume, keep what earlier attempts of the run saw: line counts, bundle path, last lines."""
         for key, value in (prev.get("line_counts") or {}).items():
             if key in self.counts and isinstance(value, int):

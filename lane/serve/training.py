@@ -57,9 +57,9 @@ def run_id_of(value: Any) -> str:
 
 
 def lane_status(settings: ServeSettings, lane: str) -> dict[str, Any]:
-    from ..core.status import read_train_status
+    from ..core.status import observed, read_lane
 
-    status = read_train_status(settings.root, check_id("lane", lane))
+    status = read_lane(settings.root, check_id("lane", lane))
     if status is None:
         raise LaneError("not_found", f"no train_status for lane {lane!r}")
-    return dict(status)
+    return dict(observed(status))

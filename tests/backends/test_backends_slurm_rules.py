@@ -206,12 +206,6 @@ def test_terminal_states_map_to_reasons(state: str, runner: dict[str, Any] | Non
     assert slurm.STATE_REASONS[state] in (None, reason) or state in ("FAILED", "COMPLETED")
 
 
-def test_runner_status_must_be_this_runs_and_final() -> None:
-    assert slurm.runner_final(RUNNER_OK, "R") is RUNNER_OK
-    assert slurm.runner_final(RUNNER_OK, "other") is None
-    assert slurm.runner_final({**RUNNER_OK, "status": "running", "exit_code": None}, "R") is None
-
-
 @pytest.mark.parametrize(("state", "restarts", "action"), [
     ("RUNNING", 0, "wait"), ("PENDING", 1, "wait"), ("COMPLETED", 1, "settle"), ("NODE_FAIL", 0, "requeue"),
     ("PREEMPTED", 0, "requeue"), ("NODE_FAIL", 1, "give_up"), ("RUNNING", 2, "give_up"), ("BOOT_FAIL", 0, "settle"),
