@@ -32,12 +32,13 @@ INPUT_FORMATS = ("longform", "longform_transcript", "ljspeech", "nemo_manifest")
 
 def setting(default: Any, *, help: str, env: str | None = None, flag: str | None = None, job: bool = False,
             path: bool = False, ident: IdKind | None = None, choices: tuple[str, ...] = (),
-            pattern: str | None = None) -> Any:
+            pattern: str | None = None, minimum: int | None = None) -> Any:
     """One setting's declaration (its type is the field's annotation): default, environment variable,
     `lane run` flag, help, whether a job API request may set it (`job`), whether it names an input
     file (`path`: anchored to the workspace, checked under the data root in requests), and what a
-    valid value is (`ident`: a lane.core.ids identifier; `choices`; `pattern`)."""
-    meta = {"setting": SettingMeta(help, env, flag, job, path, ident, choices, pattern)}
+    valid value is (`ident`: a lane.core.ids identifier; `choices`; `pattern`, matched whole; `minimum`).
+    The config schema's `settings` section is generated from the same declarations (settings_schema)."""
+    meta = {"setting": SettingMeta(help, env, flag, job, path, ident, choices, pattern, minimum)}
     if isinstance(default, tuple):  # a list setting: each instance gets its own list
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -53,6 +54,7 @@ class SettingMeta:
     ident: IdKind | None
     choices: tuple[str, ...]
     pattern: str | None
+    minimum: int | None
 
 
 @dataclass
@@ -71,11 +73,11 @@ class Settings:
     audio: str | None = setting("data/demo/longform.flac", env="AUDIO_PATH", flag="--audio", path=True,
                                 help="Recording, folder, LJSpeech dir or NeMo manifest")
     transcript: str | None = setting(None, env="LANE_TRANSCRIPT", flag="--transcript", job=True, path=True,
-                                     help="Plain-text transcript of the recording(s)")
+                                     help="Plain-text transcript of the recording(s) (none: X.txt beside X.flac, else ASR)")
     input_format: str = setting("auto", env="LANE_INPUT_FORMAT", flag="--input-format", job=True,
                                 choices=("auto", *INPUT_FORMATS), help="auto | " + " | ".join(INPUT_FORMATS))
     expected_head: str | None = setting(None, env="EXPECTED_HEAD", flag="--expected-head", job=True,
-                                        pattern=r"[0-9A-Za-z]+", help="Required git HEAD sha")
+                                        pattern="[0-9a-f]{7,40}", help="Required git HEAD sha")
     voice_profile_id: str = setting("demo_voice", env="VOICE_PROFILE_ID", flag="--voice-profile-id", job=True,
                                     ident="voice profile id", help="Bundle id under bundles/")
     weights_manifest: str | None = setting("configs/voice/weights-manifest.example.json", env="LANE_WEIGHTS_MANIFEST",
@@ -83,7 +85,7 @@ class Settings:
                                            help="Weights manifest JSON (empty: none, which verify refuses)")
     stages: list[str] = setting(STAGES, flag="--stages", job=True, choices=STAGES,  # noqa: RUF009 (a default_factory)
                                 help="Comma-separated subset of " + ",".join(STAGES))
-    cell_timeout_s: int = setting(3600, env="LANE_CELL_TIMEOUT_S", flag="--cell-timeout-s",
+    cell_timeout_s: int = setting(3600, env="LANE_CELL_TIMEOUT_S", flag="--cell-timeout-s", minimum=1,
                                   help="Per-cell timeout in seconds")
     require_clean_tree: bool = setting(False, env="LANE_REQUIRE_CLEAN_TREE",
                                        help="Refuse a checkout with uncommitted changes")
@@ -91,7 +93,7 @@ class Settings:
                                        help="Production without base weights (not promotable)")
     kernel_name: str | None = setting(None, env="LANE_KERNEL", help="Jupyter kernel for the stage notebooks")
     consent: str | None = setting(None, env="LANE_CONSENT", flag="--consent", job=True, path=True,
-                                  help="Speaker consent record (default: <recording>.consent.json beside it)")
+                                  help="Speaker consent record (default: X.consent.json beside the recording X.flac)")
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -163,6 +165,40 @@ def _coerce(name: str, value: Any) -> Any:
             raise LaneError("config_invalid", f"{name}: expected a list, got {value!r}")
         return [str(v) for v in value]
     return str(value)
+
+
+def settings_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file's `settings` section, from the declarations (the copy in
+    configs/schemas/lane_config.schema.json is checked against it by a test)."""
+    from .ids import PATTERN
+
+    types = {"str": "string", "optional": ["string", "null"], "int": "integer", "bool": "boolean"}
+    props: dict[str, Any] = {}
+    for spec in SETTINGS:
+        meta = spec.meta
+        if spec.kind == "list":
+            props[spec.name] = {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": list(meta.choices)}}
+            continue
+        prop: dict[str, Any] = {"enum": list(meta.choices)} if meta.choices else {"type": types[spec.kind]}
+        if meta.ident or meta.pattern:
+            prop["pattern"] = PATTERN.pattern if meta.ident else f"^{meta.pattern}$"
+        if meta.minimum is not None:
+            prop["minimum"] = meta.minimum
+        props[spec.name] = prop
+    return {"type": "object", "additionalProperties": False, "properties": props}
+
+
+def settings_table_markdown() -> str:
+    """The settings as the README's Markdown table (scripts/sync_readme.py embeds exactly this)."""
+    lines = ["| Flag | Environment | Default | Setting |", "|---|---|---|---|"]
+    for spec in SETTINGS:
+        default = spec.default
+        shown = "none" if default is None else "off" if default is False else \
+            ",".join(default) if isinstance(default, list) else str(default)
+        flag, env = (f"`{x}`" if x else "—" for x in (spec.flag, spec.env))
+        help_text = spec.meta.help.replace("|", "\\|")  # a bare | would end the table cell
+        lines.append(f"| {flag} | {env} | `{shown}` | {help_text} |")
+    return "\n".join(lines) + "\n"
 
 
 def settings_flags(settings: Settings, skip: tuple[str, ...] = ()) -> list[str]:
@@ -279,8 +315,9 @@ def resolve_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, s
     bad = [s for s in settings.stages if s not in STAGES]
     if bad:
         raise LaneError("config_invalid", f"unknown stage(s) {bad}; known: {list(STAGES)}")
-    if settings.cell_timeout_s <= 0:
-        raise LaneError("config_invalid", "cell_timeout_s must be positive")
+    for spec in SETTINGS:
+        if spec.meta.minimum is not None and getattr(settings, spec.name) < spec.meta.minimum:
+            raise LaneError("config_invalid", f"{spec.name} must be at least {spec.meta.minimum}")
     settings.sources = sources
     return settings
 
