@@ -113,8 +113,9 @@ _ALL: list[Reason] = [
        "fix the file: UTF-8, id|text[|normalized] rows, one per clip", EXIT_INPUT),
     _r("asr_unavailable", "no transcription engine is available for untranscribed audio",
        "provide a transcript, install pocketsphinx, or list a NeMo ASR .nemo in the weights manifest", EXIT_BLOCKED),
-    _r("dataset_empty", "no clip survived the checks: there is nothing to train on",
-       "read the rejection table in the dataset manifest and fix the recordings", EXIT_INPUT),
+    _r("dataset_empty", "no clip survived the checks, or the input lists none (a metadata.csv with only its header "
+       "row): there is nothing to train on",
+       "read the rejection table in the dataset manifest and fix the recordings (or list them)", EXIT_INPUT),
     _r("dataset_too_small", "the kept audio is shorter than the profile minimum",
        "record more speech or lower min_total_s for a non-production profile", EXIT_INPUT),
     # --- data preparation: per clip ------------------------------------------------------------

@@ -103,7 +103,22 @@ class ListedClip:
     duration: float | None = None
 
 
+# a first row like `id|text` or `file|transcript|normalized_text` names the columns: it is no clip
+_HEADER = ({"id", "file", "filename", "file_name", "name", "audio", "wav"},
+           {"text", "transcript", "transcription", "sentence"},
+           {"normalized", "normalized_text", "normalised_text", "text_normalized"})
+
+
+def _is_header(fields: list[str], base: Path) -> bool:
+    words = [f.strip().lower() for f in fields]
+    if any(w not in names for w, names in zip(words, _HEADER, strict=False)):
+        return False
+    return not (base / "wavs" / f"{fields[0].strip()}.wav").exists()  # a clip really named `id` stays a clip
+
+
 def read_ljspeech(folder: Path) -> list[ListedClip]:
+    """The clips metadata.csv lists (a header row is recognised and skipped). metadata_invalid when a
+    row cannot be parsed, dataset_empty when it lists no clip."""
     meta = folder / "metadata.csv" if folder.is_dir() else folder
     base = meta.parent
     raw = meta.read_bytes()
@@ -113,6 +128,7 @@ def read_ljspeech(folder: Path) -> list[ListedClip]:
         lineno = raw[: err.start].count(b"\n") + 1
         raise LaneError("metadata_invalid", f"{meta.name} line {lineno}: not UTF-8 (byte 0x{raw[err.start]:02x})") from None
     clips: list[ListedClip] = []
+    header = ""
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -120,12 +136,15 @@ def read_ljspeech(folder: Path) -> list[ListedClip]:
         if len(fields) not in (2, 3) or not fields[0].strip():
             raise LaneError("metadata_invalid", f"{meta.name} line {n}: expected id|text or id|text|normalized_text, "
                             f"got {len(fields)} field(s)")
+        if not clips and not header and _is_header(fields, base):
+            header = line.strip()
+            continue
         cid = fields[0].strip()
         wav = base / "wavs" / (cid if cid.lower().endswith(".wav") else cid + ".wav")
         norm = fields[2].strip() if len(fields) == 3 and fields[2].strip() else None
         clips.append(ListedClip(cid, wav, fields[1].strip(), norm))
     if not clips:
-        raise LaneError("metadata_invalid", f"{meta.name} has no rows")
+        raise LaneError("dataset_empty", f"{meta} lists no clips" + (f" (only its header row {header})" if header else ""))
     return clips
 
 

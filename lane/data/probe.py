@@ -106,6 +106,9 @@ def inspect_audio(audio: str | os.PathLike[str] | None, root: str | os.PathLike[
         raise LaneError("missing_audio_path", f"{audio}: not readable (permissions)")
     if path.is_dir():
         if (path / "metadata.csv").is_file() and (path / "wavs").is_dir():
+            from .inputs import read_ljspeech
+
+            read_ljspeech(path)  # metadata_invalid, or dataset_empty when it lists no clip, before anything heavy
             inv = AudioInventory("ljspeech", str(path))
             candidates = list(_iter_audio_files(path / "wavs"))
         else:

@@ -122,6 +122,35 @@ def test_metadata_missing_wavs_and_empty_text_are_rejected_clips(lj, run_prepare
     assert ghost["kept"] is False and ghost["reason"] == "missing_file"
 
 
+@pytest.mark.parametrize("header", ["id|text", "ID|Text|normalized_text", "file|transcript"])
+def test_metadata_header_row_is_not_a_clip(lj, header, run_prepare):
+    plain, _ = run_prepare(lj)
+    meta = lj / "metadata.csv"
+    meta.write_text(f"{header}\n" + meta.read_text())
+    res, _ = run_prepare(lj)
+    assert [c["source"] for c in res.clips] == [c["source"] for c in plain.clips]
+    assert not any(c["reason"] == "missing_file" for c in res.clips) and res.n_kept == plain.n_kept
+
+
+def test_metadata_with_only_a_header_row_is_dataset_empty(lj, run_prepare):
+    from lane.data.probe import inspect_audio
+
+    (lj / "metadata.csv").write_text("id|text\n")
+    for check in (lambda: run_prepare(lj), lambda: inspect_audio(lj)):  # the train stage, and verify's early check
+        with pytest.raises(LaneError) as ei:
+            check()
+        assert ei.value.code == "dataset_empty"
+        assert "lists no clips (only its header row id|text)" in ei.value.detail
+
+
+def test_a_clip_named_like_a_header_is_still_a_clip(lj):
+    from lane.data.inputs import read_ljspeech
+
+    shutil.copy(lj / "wavs" / "c00.wav", lj / "wavs" / "id.wav")
+    (lj / "metadata.csv").write_text("id|text\nc01|More text.\n")
+    assert [c.id for c in read_ljspeech(lj)] == ["id", "c01"]
+
+
 @pytest.mark.parametrize("content,needle", [
     ("c00\tThe tab separated text.\nc01\tMore text.\n", "line 1"),
     ("c00,The comma separated text.\n", "line 1"),
