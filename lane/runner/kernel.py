@@ -84,6 +84,30 @@ def _quiet_papermill() -> Iterator[None]:
         logger.setLevel(old)
 
 
+@contextlib.contextmanager
+def _ipc_kernels() -> Iterator[type]:
+    """A kernel manager whose kernels talk over unix sockets in a private directory, not TCP on
+    loopback: nothing else on the machine can connect to them (ipykernel warns about unencrypted TCP),
+    and kernels starting at the same moment cannot race for a port."""
+    import shutil
+    import tempfile
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    sockets = Path(tempfile.mkdtemp(prefix="lane-kernel-"))  # short: a unix socket path has ~100 bytes
+
+    class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", str(sockets / "k"))
+            super().__init__(**kwargs)
+
+    try:
+        yield IpcKernelManager
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+
+
 def _died_at_start(exc: BaseException) -> bool:
     return "before replying to kernel_info" in str(exc)  # jupyter_client raises a RuntimeError with this text
 
@@ -94,19 +118,18 @@ def execute_notebook(nb_in: Path, nb_out: Path, params: Mapping[str, Any], *, ke
     """Execute `nb_in` into `nb_out` with papermill, streaming the kernel's stdout/stderr into the
     splitters. Raises whatever papermill raises (see `classify_exception`).
 
-    jupyter_client picks free ports and then binds them; runs starting kernels at the same moment can
-    race for a port, and that kernel dies before running any cell. Nothing has executed yet, so such
-    a start is retried (`on_retry(attempt, exc)` is told)."""
+    The kernel talks over unix sockets (`_ipc_kernels`). A kernel that dies before replying to its
+    first request has executed nothing yet, so such a start is retried (`on_retry(attempt, exc)` is told)."""
     import papermill as pm
 
     for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
         try:
-            with _env(PYTHONUNBUFFERED="1"), _quiet_papermill():
+            with _env(PYTHONUNBUFFERED="1"), _quiet_papermill(), _ipc_kernels() as manager:
                 pm.execute_notebook(
                     str(nb_in), str(nb_out), parameters=dict(params), kernel_name=kernel,
                     progress_bar=False, log_output=False, stdout_file=out, stderr_file=err,
                     execution_timeout=int(timeout_s), start_timeout=180,
-                    cwd=str(cwd), request_save_on_cell_execute=True)
+                    cwd=str(cwd), request_save_on_cell_execute=True, kernel_manager_class=manager)
             return
         except Exception as exc:
             if attempt == KERNEL_START_ATTEMPTS or not _died_at_start(exc):

@@ -15,7 +15,7 @@ import dataclasses
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Unpack
@@ -73,6 +73,21 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _warnings_to(sink: Callable[[str], None]) -> Iterator[None]:
+    """Python warnings raised in this process while the run lasts go to `sink` (the run log), not the
+    terminal."""
+    import warnings
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        sink(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 class _Run:
@@ -290,6 +305,9 @@ class _Run:
                               exit_code=code, finished_at=now_iso())
         if detail:
             self.say(f"runner: {reason}: {detail}")
+        if self.stream.quiet_lines:
+            self.say(f"runner: {self.stream.quiet_lines} line(s) of third-party warnings, logs and progress output "
+                     f"are in {rel(self.log.path, self.root)} only")
         line = protocol.format_line(protocol.Status(status, reason, self.run_id, self.lane))
         print(line, flush=True)
         self.log.write(line)
@@ -318,7 +336,7 @@ class _Run:
         interrupted = False
         status: RunState
         try:
-            with _sigterm_as_interrupt():
+            with _sigterm_as_interrupt(), _warnings_to(self.stream.warn):
                 self.start()
                 with run_status.heartbeat(self.root, self.lane, self.run_id):
                     status, reason, detail = self.run_stages()

@@ -4,6 +4,7 @@ learns from it (line counts, last PROGRESS/STATS, bundle path), and the Rich bar
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -15,6 +16,9 @@ from ..core import protocol
 from ..core.status import OrchestratorLog
 
 BUNDLE_KIND = "voice_bundle_manifest"
+# a kernel stderr line that reports an error (shown), unless it is a warning (log only)
+_LOUD = re.compile(r"\b(error|exception|traceback|fatal)\b", re.I)
+_WARNING = re.compile(r"\w*Warning\b|\[NeMo W |\bWARNING\b")
 
 
 class LineSplitter:
@@ -87,6 +91,7 @@ class Stream:
         self.artifacts: list[dict[str, str]] = []
         self._on_state = on_state
         self._last_flush = 0.0
+        self.quiet_lines = 0  # third-party output kept in the run log only
         self.bar = ProgressBar() if want_bar(sys.stdout) else None
 
     def out(self, text: str) -> None:
@@ -126,11 +131,22 @@ class Stream:
                 self.bundle_path = str(Path(parsed.path).parent.as_posix())
 
     def on_stderr(self, text: str) -> None:
+        """The kernel's stderr is third-party output (the lane's own lines go to stdout): warnings,
+        library logs, progress bars. It all goes to the run log; only a line that reports an error
+        reaches the terminal too."""
+        self.log.write(f"stderr: {text}")
+        if not _LOUD.search(text) or _WARNING.search(text):
+            self.quiet_lines += 1
+            return
         if self.bar:
             self.bar.print(text)
         else:
             print(text, file=sys.stderr, flush=True)
-        self.log.write(f"stderr: {text}")
+
+    def warn(self, message: str) -> None:
+        """A Python warning raised in the runner's own process: the run log only."""
+        self.log.write(f"warning: {message.rstrip()}")
+        self.quiet_lines += 1
 
     def restore(self, prev: Mapping[str, Any]) -> None:
         """On resume, keep what earlier attempts of the run saw: line counts, bundle path, last lines."""

@@ -247,3 +247,28 @@ def test_new_run_needs_make_workspace_configs(tmp_path: Path, runner: Any) -> No
     res_file.write_text(json.dumps(data))
     res, problem = load_result(res_file.parent.parent, "verify", root)
     assert res is None and "breaks the schema at status" in problem
+
+
+def test_third_party_output_stays_in_the_run_log(ws: Path, lane_cli: Any) -> None:
+    """What libraries write on the kernel's stderr (warnings, logs, progress) goes to the run log, not
+    the terminal; a line reporting an error still shows; the kernel itself runs over unix sockets,
+    so ipykernel has no unencrypted-TCP warning to print."""
+    from lane_runs import install_notebooks
+
+    noise = ("import sys, warnings\n"
+             "warnings.warn('IProgress not found. Please update jupyter and ipywidgets.', UserWarning)\n"
+             "print('GPU available: False, used: False', file=sys.stderr)\n"
+             "print('[NeMo W 2026-12-01 nemo_logging:364] The `srun` command is available', file=sys.stderr)\n"
+             "print('somelib: ERROR the cache is unwritable', file=sys.stderr)\n")
+    install_notebooks(ws, {"verify": "pass"}, {"verify": noise})
+    done = lane_cli(ws, "run", "--stages", "verify", "--audio", "data/speech.wav")
+    assert done.rc == 0, done.out + done.err
+    terminal = done.out + done.err
+    for quiet in ("IProgress not found", "GPU available", "srun", "without encryption", "Warning"):
+        assert quiet not in terminal, quiet
+    assert "somelib: ERROR the cache is unwritable" in done.err
+    assert re.search(r"runner: [3-9] line\(s\) of third-party warnings, logs and progress output are in "
+                     r"artifacts/voice_train_prod\.orchestrator\.log only", done.out), done.out
+    log = done.log
+    assert "stderr: GPU available: False, used: False" in log and "IProgress not found" in log
+    assert "somelib: ERROR the cache is unwritable" in log
