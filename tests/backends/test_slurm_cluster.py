@@ -5,7 +5,6 @@ suite.) Skipped only when Slurm is not installed outside CI (see slurm_cluster).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import slurm_cluster
@@ -16,12 +15,9 @@ slurm_env = slurm_cluster.slurm_env  # the session fixture (a real cluster), mad
 
 def test_trivial_job_completes_with_its_output(slurm_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "job.out"
-    t0 = time.monotonic()
     job = sbatch(slurm_env, f"--output={out}", f"--chdir={tmp_path}", "--export=ALL,LANE_SMOKE=slurm-smoke",
                  "--job-name=lane-smoke", "--wrap", 'echo "hello $LANE_SMOKE from $SLURM_JOB_ID in $PWD"')
-    info = wait_for_job(slurm_env, job, timeout=60)
-    elapsed = time.monotonic() - t0
+    info = wait_for_job(slurm_env, job, timeout=600)  # a hang guard; how fast it is belongs in bench/bench_slurm.py
     assert info["JobState"] == "COMPLETED", info
     assert info["ExitCode"] == "0:0", info
     assert out.read_text() == f"hello slurm-smoke from {job} in {tmp_path}\n"
-    assert elapsed < 30, f"submit -> COMPLETED took {elapsed:.1f}s"

@@ -16,10 +16,13 @@ from lane_runs import install_notebooks
 
 from lane.core.reasons import LaneError
 from lane.jobs import Jobs, pid_runs
+from lane.jobs.store import JOBS_DIR as JOBS
 
 
-def setup_ws(ws: Path, sleep_s: float, **jobs: Any) -> Path:
-    install_notebooks(ws, {"verify": "sleeps"}, {"verify": f"sleep_s = {sleep_s}"})
+def setup_ws(ws: Path, sleep_s: float, until: str | None = None, **jobs: Any) -> Path:
+    """The verify stage sleeps `sleep_s`, or (`until`, formatted with the run id) waits for that file."""
+    code = f"sleep_s = {sleep_s}" + (f"\nuntil = f{until!r}" if until else "")
+    install_notebooks(ws, {"verify": "sleeps"}, {"verify": code})
     path = ws / "configs" / "lane.yaml"
     cfg = yaml.safe_load(path.read_text())
     cfg["jobs"] = {"concurrency": 1, "data_root": "data", **jobs}
@@ -32,7 +35,8 @@ def ledger_ends(ws: Path, run_id: str) -> list[str]:
     return [e["reason"] for e in map(json.loads, lines) if e["runId"] == run_id and e["stage_id"] == "job_end"]
 
 
-def wait_state(jobs: Jobs, run_id: str, states: tuple[str, ...], timeout: float = 60) -> dict[str, Any]:
+def wait_state(jobs: Jobs, run_id: str, states: tuple[str, ...], timeout: float = 600) -> dict[str, Any]:
+    """Poll until the job is in one of `states` (`timeout` is a hang guard, not an expectation)."""
     deadline = time.monotonic() + timeout
     while True:
         out = jobs.status(run_id)
@@ -42,23 +46,45 @@ def wait_state(jobs: Jobs, run_id: str, states: tuple[str, ...], timeout: float 
         time.sleep(0.1)
 
 
+def waiting(ws: Path, job: dict[str, Any]) -> None:
+    """Until the run's stage says it is inside its waiting cell (its PROGRESS line in the job log)."""
+    log = ws / JOBS / f"{job['run_id']}.log"
+    wait_for(lambda: "PROGRESS stage=verify" in (log.read_text() if log.is_file() else ""), f"{job['run_id']} to wait")
+
+
+def wait_for(predicate: Callable[[], bool], what: str, guard_s: float = 600) -> None:
+    deadline = time.monotonic() + guard_s  # a hang guard only
+    while not predicate():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.1)
+
+
 def test_two_jobs_with_concurrency_1_run_one_after_the_other(ws: Path) -> None:
-    setup_ws(ws, 2)
+    """Each run waits in its stage until the test releases it (release-<run_id>), so every state the
+    test looks for lasts until it has been seen."""
+    setup_ws(ws, 600, until="release-{run_id}")
     seen: list[tuple[str, str]] = []
+
+    def states(a_id: str, b_id: str, jobs: Jobs) -> tuple[str, str]:
+        a, b = jobs.status(a_id), jobs.status(b_id)
+        seen.append((a["state"], b["state"]))
+        if a["state"] == "running":
+            assert b["state"] == "queued" and b["queue_position"] == 1
+        return a["state"], b["state"]
+
     with Jobs(ws) as jobs:
         first = jobs.submit("tts_prod_train", "data/speech.wav", stages="verify")
         second = jobs.submit("train", "data/speech.wav", stages="verify")
         assert (first["engine"], first["job_id"], second["state"]) == ("local", None, "queued")
         assert second["queue_position"] in (1, 2)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            a, b = jobs.status(first["run_id"]), jobs.status(second["run_id"])
-            seen.append((a["state"], b["state"]))
-            if a["state"] == "running":
-                assert b["state"] == "queued" and b["queue_position"] == 1
-            if b["state"] in ("completed", "failed", "blocked", "cancelled"):
-                break
-            time.sleep(0.1)
+        waiting(ws, first)
+        assert states(first["run_id"], second["run_id"], jobs) == ("running", "queued")
+        (ws / f"release-{first['run_id']}").write_text("go\n")
+        wait_for(lambda: states(first["run_id"], second["run_id"], jobs)[0] != "running", "the first run to end")
+        waiting(ws, second)
+        assert states(first["run_id"], second["run_id"], jobs) == ("completed", "running")
+        (ws / f"release-{second['run_id']}").write_text("go\n")
+        wait_state(jobs, second["run_id"], ("completed", "failed", "blocked", "cancelled"))
         ends = [jobs.status(j["run_id"]) for j in (first, second)]
     assert ("running", "queued") in seen and ("completed", "running") in seen, seen
     assert not any(s == ("running", "running") for s in seen)
@@ -94,11 +120,7 @@ def test_cancelling_a_running_job_with_lane_cancel(ws: Path, lane_cli: Callable[
     with Jobs(ws) as jobs:
         job = jobs.submit("tts_prod_train", "data/speech.wav", stages="verify")
         running = wait_state(jobs, job["run_id"], ("running",))
-        log = ws / running["log"]
-        deadline = time.monotonic() + 60
-        while "PROGRESS stage=verify" not in (log.read_text() if log.is_file() else ""):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        waiting(ws, job)
         done = lane_cli(ws, "cancel", job["run_id"])
         assert done.rc == 0, done.out + done.err
         assert done.out.strip().splitlines()[-1] == \
