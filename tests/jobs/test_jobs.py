@@ -133,6 +133,36 @@ def test_cancelling_a_running_job_with_lane_cancel(ws: Path, lane_cli: Callable[
     assert ledger_ends(ws, job["run_id"]) == ["job_cancelled"]
 
 
+def test_a_killed_run_reads_lost_until_a_worker_resumes_it(ws: Path) -> None:
+    """kill -9 of a queued run's process while no worker watches: the job API says `lost` (the run's
+    train_status too); the next worker re-queues it once with --resume and it completes."""
+    import os
+    import signal
+
+    import psutil
+
+    setup_ws(ws, 600, until="release-{run_id}")
+    with Jobs(ws) as server:
+        job = server.submit("tts_prod_train", "data/speech.wav", stages="verify")
+        waiting(ws, job)
+    run_id = job["run_id"]
+    with Jobs(ws, start=False) as cli:  # the server has stopped; the run goes on without a worker
+        pid = cli.status(run_id)["pid"]
+        kernels = psutil.Process(pid).children(recursive=True)
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_runs(pid, run_id), "the run's process to be gone")
+        lost = cli.status(run_id)
+        for k in kernels:
+            k.kill()
+    assert (lost["state"], lost["reason"]) == ("lost", "lost"), lost
+    assert (lost["train_status"]["status"], lost["train_status"]["reason"]) == ("failed", "lost")
+    (ws / f"release-{run_id}").write_text("go\n")
+    with Jobs(ws) as restarted:
+        done = wait_state(restarted, run_id, ("completed", "failed", "blocked", "cancelled"))
+    assert (done["state"], done["train_status"]["reason"]) == ("completed", "ok"), done
+    assert f"(resume {run_id})" in (ws / done["log"]).read_text()
+
+
 @pytest.mark.parametrize(("job_type", "audio", "options", "code"), [
     ("tts_prod_train", "/etc/passwd", {}, "config_invalid"),
     ("tts_prod_train", "configs/lane.yaml", {}, "config_invalid"),
