@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -112,7 +112,7 @@ def status(
         _fail(err)
 
 
-def _show_job(root: Path, job: dict[str, object], lines: int) -> None:
+def _show_job(root: Path, job: Mapping[str, Any], lines: int) -> None:
     from .backends.slurm_job import describe, last_lines
 
     typer.echo(describe(job))

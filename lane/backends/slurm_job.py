@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from ..core import protocol
 from ..core import status as run_status
@@ -60,18 +60,44 @@ def slurm_dir(root: Path, run_id: str) -> Path:
     return id_path(root, "runs", "run id", run_id) / SLURM_DIR
 
 
-def read_job(root: Path, run_id: str) -> dict[str, Any] | None:
+class SlurmJob(TypedDict, total=False):
+    """runs/<run_id>/slurm/job.json: the run's current Slurm job."""
+
+    engine: str  # slurm
+    lane: str
+    job_id: str
+    attempt: int
+    script: str
+    script_sha256: str
+    output: str
+    submitted_at: str
+    state: str  # the scheduler's JobState, as last seen
+    info: dict[str, Any] | None  # JobInfo.as_dict()
+    settled: bool
+    outcome: dict[str, Any] | None  # Outcome.as_dict(), once settled
+    policy: dict[str, Any]
+    requeued_by_lane: int
+    checked_at: str
+    finished_at: str
+    updated_at: str
+    scheduler: str  # "unreachable" when the controller did not answer (never written)
+
+
+def read_job(root: Path, run_id: str) -> SlurmJob | None:
     """runs/<run_id>/slurm/job.json, or None when the run was never submitted to a scheduler."""
     path = slurm_dir(root, run_id) / JOB_FILE
     with contextlib.suppress(OSError, ValueError):
         data = read_json(path)
-        return data if isinstance(data, dict) else None
+        if isinstance(data, dict):
+            job: SlurmJob = data  # type: ignore[assignment]
+            return job
     return None
 
 
-def update_job(root: Path, run_id: str, **fields: Any) -> dict[str, Any]:
+def update_job(root: Path, run_id: str, **fields: Unpack[SlurmJob]) -> SlurmJob:
     job = read_job(root, run_id) or {}
-    job.update(fields, updated_at=now_iso())
+    job.update(fields)
+    job["updated_at"] = now_iso()
     atomic_write_json(slurm_dir(root, run_id) / JOB_FILE, job)
     return job
 
@@ -153,7 +179,7 @@ def check_resubmit(ctx: RunContext, client: SlurmClient) -> None:
                         f"`lane cancel {ctx.run_id}` or wait for it before resubmitting")
 
 
-def submit(ctx: RunContext, opts: SlurmOptions, client: SlurmClient) -> dict[str, Any]:
+def submit(ctx: RunContext, opts: SlurmOptions, client: SlurmClient) -> SlurmJob:
     """Write the script, `sbatch --parsable` it, record the job (train_status, job.json, ledger)."""
     client.check()
     root, run_id, lane = ctx.root, ctx.run_id, ctx.settings.lane
@@ -172,9 +198,9 @@ def submit(ctx: RunContext, opts: SlurmOptions, client: SlurmClient) -> dict[str
                           exit_code=err.exit_code, job_state="NOT_SUBMITTED", finished_at=now_iso())
         raise
     out = output_path(sdir, job_id)
-    job = {"engine": "slurm", "lane": lane, "job_id": job_id, "attempt": attempt, "script": rel(script, root),
-           "script_sha256": sha, "output": rel(out, root), "submitted_at": now_iso(), "state": "PENDING",
-           "info": None, "settled": False, "outcome": None, "policy": policy(opts), "updated_at": now_iso()}
+    job: SlurmJob = {"engine": "slurm", "lane": lane, "job_id": job_id, "attempt": attempt, "script": rel(script, root),
+                     "script_sha256": sha, "output": rel(out, root), "submitted_at": now_iso(), "state": "PENDING",
+                     "info": None, "settled": False, "outcome": None, "policy": policy(opts), "updated_at": now_iso()}
     atomic_write_json(sdir / JOB_FILE, job)  # a new submission starts a fresh record
     run_status.update(root, lane, run_id, job_id=job_id, job_state="PENDING", job_output=rel(out, root),
                       owner={"slurm_job_id": job_id})
@@ -202,8 +228,9 @@ def settle(root: Path, run_id: str, info: JobInfo, outcome: Outcome | None = Non
     sdir = slurm_dir(root, run_id)
     with FileLock(str(sdir / ".settle.lock"), timeout=120):
         job = read_job(root, run_id) or {}
-        if job.get("settled") and job.get("outcome"):
-            return Outcome(**job["outcome"])
+        settled = job.get("outcome")
+        if job.get("settled") and settled:
+            return Outcome(**settled)
         lane = str(job.get("lane") or "unknown")
         if outcome is None:
             runner = run_status.final(run_status.read(root, run_id, lane), run_id)
@@ -421,7 +448,7 @@ class Follower:
 
 
 # ------------------------------------------------------------------------------------------ later commands
-def refresh(root: Path, run_id: str, env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+def refresh(root: Path, run_id: str, env: Mapping[str, str] | None = None) -> SlurmJob | None:
     """A run's job as the scheduler sees it now (job.json updated); a job that ended is settled, one that
     a node failure ended is requeued once, as the follower would. None when the run is no Slurm job."""
     job = read_job(root, run_id)
@@ -444,8 +471,9 @@ def cancel(root: Path, run_id: str, env: Mapping[str, str] | None = None, wait_s
     job = read_job(root, run_id)
     if not job or not job.get("job_id"):
         raise LaneError("run_not_found", f"run {run_id} has no scheduler job")
-    if job.get("settled") and job.get("outcome"):
-        return Outcome(**job["outcome"])
+    settled = job.get("outcome")
+    if job.get("settled") and settled:
+        return Outcome(**settled)
     client = SlurmClient(env, min(options_of(job).submit_timeout_s, 30.0))
     job_id = str(job["job_id"])
     client.cancel(job_id)

@@ -8,12 +8,15 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import status as run_status
 from ..core.reasons import LaneError, fail_status
 from ..core.stage import now_iso
 from .store import JobRecord, JobState, JobStore
+
+if TYPE_CHECKING:
+    from ..backends.slurm_job import SlurmJob
 
 
 class SlurmDispatcher:
@@ -39,7 +42,7 @@ class SlurmDispatcher:
                                 finished_at=now_iso())
             raise LaneError(code, str(st.get("detail") or proc.stderr.strip()[-300:] or "submission failed"))
 
-    def refresh(self, run_id: str) -> dict[str, Any] | None:
+    def refresh(self, run_id: str) -> SlurmJob | None:
         """The run's job as the scheduler sees it now (None when the run is no Slurm job)."""
         from ..backends.slurm_job import refresh
 
