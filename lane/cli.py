@@ -316,7 +316,9 @@ def serve(
     port: Annotated[int, typer.Option()] = 8080,
     allow_unpromoted: Annotated[bool, typer.Option("--allow-unpromoted", help="Development only: serve bundles that are not live, GO voices (hashes still checked; labelled in every response)")] = False,
     wyoming: Annotated[str | None, typer.Option("--wyoming", help="Also serve Wyoming for Home Assistant, e.g. tcp://127.0.0.1:10200")] = None,
-    max_inflight: Annotated[int | None, typer.Option("--max-inflight", help="Synthesis requests admitted at once (more: 503 + Retry-After)")] = None,
+    zeroconf: Annotated[bool | None, typer.Option("--zeroconf/--no-zeroconf", help="Advertise the Wyoming server on the local network (mDNS), for Home Assistant's discovery")] = None,
+    max_inflight: Annotated[int | None, typer.Option("--max-inflight", help="Synthesis requests admitted at once (more wait in a short queue, then 503 + Retry-After)")] = None,
+    max_connections: Annotated[int | None, typer.Option("--max-connections", help="Open HTTP connections (a new one closes the oldest idle one)")] = None,
     workers: Annotated[int | None, typer.Option(help="Synthesis threads")] = None,
     threads: Annotated[int | None, typer.Option(help="onnxruntime threads per synthesis")] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Per-request time limit, seconds")] = None,
@@ -331,8 +333,9 @@ def serve(
     try:
         ws = root if bundles is None or root != Path(".") else (workspace_of(bundles) or root)
         settings = load_settings(ws, source=bundles.resolve() if bundles else None, host=host, port=port,
-                                 allow_unpromoted=allow_unpromoted, wyoming=wyoming, max_inflight=max_inflight,
-                                 workers=workers, threads=threads, request_timeout_s=timeout)
+                                 allow_unpromoted=allow_unpromoted, wyoming=wyoming, zeroconf=zeroconf,
+                                 max_inflight=max_inflight, max_connections=max_connections, workers=workers,
+                                 threads=threads, request_timeout_s=timeout)
         _serve(settings)
     except LaneError as err:
         _fail(err)

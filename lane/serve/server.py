@@ -1,48 +1,33 @@
-"""Running the application: uvicorn (HTTP/1.1 through h11), optionally the Wyoming server in the same
-event loop, in the foreground (`serve`, what `lane serve` calls) or in a background thread
-(`ServerThread`, for the tests and the benchmarks).
-
-A request the HTTP parser itself refuses (a negative or non-numeric Content-Length, a malformed
-request line or header) never reaches the application; `JsonErrorH11Protocol` answers it in the same
-{"error": "request_invalid", "detail": ...} shape as every other error.
+"""Running the application: uvicorn (HTTP/1.1 through h11, with the connection layer of
+lane/serve/protocol.py), optionally the Wyoming server in the same event loop, in the foreground
+(`serve`, what `lane serve` calls) or in a background thread (`ServerThread`, for the tests and the
+benchmarks).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
+import math
 import threading
 from typing import Any
 
-import h11
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..core.reasons import LaneError
-from .errors import error_body
+from .protocol import Gate, protocol_for
 from .settings import ServeSettings
 
 
-class JsonErrorH11Protocol(H11Protocol):
-    def send_400_response(self, msg: str) -> None:
-        exc = sys.exc_info()[1]  # called from uvicorn's `except h11.RemoteProtocolError` block
-        detail = f"{msg} ({exc})" if isinstance(exc, h11.RemoteProtocolError) else msg
-        body = error_body("request_invalid", detail)
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                   (b"connection", b"close")]
-        event = h11.Response(status_code=400, headers=headers, reason=b"Bad Request")
-        self.transport.write(self.conn.send(event) or b"")
-        self.transport.write(self.conn.send(h11.Data(data=body)) or b"")
-        self.transport.write(self.conn.send(h11.EndOfMessage()) or b"")
-        self.transport.close()
-
-
 def uvicorn_server(app: Any, settings: ServeSettings, *, log_level: str = "info") -> uvicorn.Server:
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, http=JsonErrorH11Protocol,
+    """uvicorn over `app` with the lane's connection layer (its limits replace uvicorn's
+    limit_concurrency, which answers plain-text 503s to everyone once idle sockets fill it)."""
+    state = app.state.lane
+    gate = Gate(settings, state.metrics, state.synth.admission.retry_after)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, http=protocol_for(gate),
                             ws="none", lifespan="on", log_level=log_level, access_log=False, server_header=False,
-                            proxy_headers=False, timeout_keep_alive=5,
-                            limit_concurrency=max(64, 8 * settings.max_inflight))
+                            proxy_headers=False, timeout_keep_alive=max(1, math.ceil(settings.idle_timeout_s)),
+                            limit_concurrency=None)
     return uvicorn.Server(config)
 
 
@@ -100,9 +85,11 @@ class ServerThread:
         self.thread: threading.Thread | None = None
         self.wyoming_started = threading.Event()
         self.error: BaseException | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # the server's event loop, once running
 
     def _run(self) -> None:
         async def main() -> None:
+            self.loop = asyncio.get_running_loop()
             started = asyncio.Event()
             waiter = asyncio.create_task(started.wait())
             waiter.add_done_callback(lambda _t: self.wyoming_started.set())
