@@ -1,7 +1,9 @@
 """The FastAPI application of `lane serve` (see lane/serve/__init__.py for the endpoint table).
 
 `create_app(settings)` loads the live voices, then answers; a background task looks at the bundles
-again every `rescan_s` seconds so a newly promoted voice is served without a restart.
+again every `rescan_s` seconds so a newly promoted voice is served without a restart. The middleware,
+outermost first: security.Guard (Host, Origin, body limits, counting, 500s), then Starlette's
+CORSMiddleware when serve.allowed_origins lists any origin.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from ..core.reasons import LaneError
 from .metrics import Metrics
@@ -26,31 +29,29 @@ from .synth import Synthesizer
 from .training import JobQueue
 from .voices import Loader, Registry, load_engine
 
+EXPOSED = ["Retry-After", "retry-after-ms", "X-Voice", "X-Sample-Rate", "X-Voice-Lane-Unpromoted"]
+
 
 def _handlers(app: FastAPI, state: ServerState) -> None:
-    async def lane_error(_request: Request, exc: Exception) -> Response:
+    async def lane_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, LaneError)
-        return error_response(state, exc)
+        return error_response(state, exc, request.url.path)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        path = request.url.path
         if exc.status_code == 404:
-            return error_response(state, LaneError("not_found", f"no endpoint {request.url.path}"))
+            return error_response(state, LaneError("not_found", f"no endpoint {path}"), path)
         if exc.status_code == 405:
-            return error_response(state, LaneError("request_invalid", f"{request.method} is not allowed on {request.url.path}"))
-        return error_response(state, LaneError("request_invalid", str(exc.detail)))
+            return error_response(state, LaneError("request_invalid", f"{request.method} is not allowed on {path}"), path)
+        return error_response(state, LaneError("request_invalid", str(exc.detail)), path)
 
-    async def validation_error(_request: Request, exc: Exception) -> Response:
-        return error_response(state, LaneError("request_invalid", str(exc)[:500]))
-
-    async def unexpected(_request: Request, exc: Exception) -> Response:
-        print(f"[serve] unexpected {type(exc).__name__}: {exc}", flush=True)
-        return error_response(state, LaneError("internal_error", f"{type(exc).__name__}: {exc}"[:500]))
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        return error_response(state, LaneError("request_invalid", str(exc)[:500]), request.url.path)
 
     app.add_exception_handler(LaneError, lane_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(Exception, unexpected)
 
 
 async def rescan_forever(state: ServerState) -> None:
@@ -98,6 +99,9 @@ def create_app(settings: ServeSettings, *, jobs: JobQueue | None = None, loader:
     app.state.lane = state
     _handlers(app, state)
     add_routes(app, state)
+    if settings.allowed_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins),
+                           allow_methods=["GET", "POST"], allow_headers=["*"],
+                           expose_headers=EXPOSED, max_age=600)
     app.add_middleware(Guard, settings=settings, metrics=metrics)
     return app
-

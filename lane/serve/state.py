@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from ..core.reasons import LaneError
-from .errors import http_status
+from .errors import error_body, error_headers, http_status
 from .metrics import Metrics
 from .settings import ServeSettings
 from .synth import Synthesizer
@@ -36,14 +36,13 @@ class ServerState:
         return self.jobs
 
 
-def error_response(state: ServerState, err: LaneError) -> JSONResponse:
-    state.metrics.errors.labels(err.code).inc()
-    headers = {}
-    if err.code == "overloaded":
-        headers["Retry-After"] = str(state.settings.retry_after_s)
-    if err.code == "unauthorized":
-        headers["WWW-Authenticate"] = 'Bearer realm="voice-lane training"'
-    return JSONResponse({"error": err.code, "detail": err.detail}, status_code=http_status(err.code), headers=headers)
+def error_response(state: ServerState, err: LaneError, path: str) -> Response:
+    """The error answer for `err` on `path` (OpenAI's shape under /v1), counted: `overloaded` as the
+    admission's refusal, anything else as the application's."""
+    state.metrics.refused("admission" if err.code == "overloaded" else "app", err.code)
+    headers = {k.decode(): v.decode() for k, v in error_headers(err)}
+    return Response(error_body(err, path), status_code=http_status(err.code), media_type="application/json",
+                     headers=headers)
 
 
 PAGE_BLOCK = re.compile(r"<(script|style)>(.*?)</\1>", re.S)

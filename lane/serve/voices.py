@@ -8,6 +8,10 @@ names a voice it does not know): a newly promoted voice appears, a rolled-back o
 earlier candidate, and a bundle whose files changed is verified again before it speaks. What is not
 servable is kept out with its reasons (`refused`), never half-served. With `allow_unpromoted` only the
 hashes are checked (development), and the source may be one bundle directory, as before.
+
+Which live bundle may be served is lane.promotion's rule, asked in exactly one place
+(`servable_problems`), so a change of that rule (what makes a promotion verifiable) needs no change
+here. What a voice says about itself (its language, its models) comes from its own manifest.
 """
 
 from __future__ import annotations
@@ -47,8 +51,46 @@ class Voice:
         rid = self.manifest.get("run_id")
         return str(rid) if rid else None
 
+    @property
+    def language(self) -> str:
+        """BCP 47 (en-US): the manifest's `language`, else the language of the normaliser it names."""
+        return language_of(self.manifest)
+
+    @property
+    def description(self) -> str:
+        return describe(self.manifest, self.id)
+
     def summary(self) -> dict[str, Any]:
-        return {**{k: self.manifest.get(k) for k in SUMMARY_KEYS}, "id": self.id, "unpromoted": self.unpromoted}
+        return {**{k: self.manifest.get(k) for k in SUMMARY_KEYS}, "id": self.id, "unpromoted": self.unpromoted,
+                "language": self.language, "description": self.description}
+
+
+MODEL_NAMES = {"fastpitch": "FastPitch", "hifigan": "HiFi-GAN", "griffin_lim": "Griffin-Lim"}
+
+
+def language_of(manifest: dict[str, Any]) -> str:
+    from ..text.normalize import NORMALIZER_NAME, normalizer_info
+
+    if isinstance(manifest.get("language"), str) and manifest["language"]:
+        return str(manifest["language"])
+    speaks = (manifest.get("tokenizer") or {}).get("speaks") or {}
+    if str(speaks.get("normalizer") or "").startswith(NORMALIZER_NAME):
+        return str(normalizer_info()["language"])
+    return "en-US"  # every tokenizer the lane exports is English
+
+
+def describe(manifest: dict[str, Any], vid: str) -> str:
+    """"jane: FastPitch + HiFi-GAN, 45-token chars tokenizer, run R", from the manifest's own entries."""
+    models = manifest.get("models") or {}
+    names = [MODEL_NAMES.get(str((models.get(k) or {}).get("type")), str((models.get(k) or {}).get("type")))
+             for k in ("spectrogram", "vocoder") if models.get(k)]
+    tok = manifest.get("tokenizer") or {}
+    parts = [" + ".join(names) or "unknown models"]
+    if tok:
+        parts.append(f"{tok.get('n_tokens')}-token {tok.get('type')} tokenizer")
+    if manifest.get("run_id"):
+        parts.append(f"run {manifest['run_id']}")
+    return f"{vid}: " + ", ".join(parts)
 
 
 def fingerprint(path: Path) -> tuple[Any, ...]:
@@ -88,6 +130,14 @@ def discover(settings: ServeSettings) -> tuple[list[tuple[str, Path]], dict[str,
 Loader = Callable[[Path, ServeSettings], Any]
 
 
+def servable_problems(path: Path, settings: ServeSettings) -> list[str]:
+    """Why the bundle at `path` may not be served ([] when it may): lane.promotion's rule, the only
+    place the server asks it."""
+    from ..promotion import servable
+
+    return list(servable(path, settings.root, allow_unpromoted=settings.allow_unpromoted))
+
+
 WARM_UP = "Hello."
 
 
@@ -116,12 +166,11 @@ class Registry:
     def _admit(self, vid: str, path: Path, old: Voice | None) -> Voice:
         """The voice at `path` ready to speak, or LaneError with why not."""
         from ..bundle.voice import read_manifest
-        from ..promotion import servable
 
         fp = fingerprint(path)
         if old is not None and old.fingerprint == fp:
             return old
-        problems = servable(path, self.settings.root, allow_unpromoted=self.settings.allow_unpromoted)
+        problems = servable_problems(path, self.settings)
         if problems:
             code = "bundle_invalid" if problems[0].startswith("hashes:") else "bundle_not_promoted"
             raise LaneError(code, "; ".join(problems[:3]))
@@ -152,6 +201,17 @@ class Registry:
         promoted a moment ago is then served at once; a flood of unknown names costs one look a second)."""
         unknown = any(n and n not in self.voices for n in names)
         return unknown and time.monotonic() - self.scanned_at >= MIN_LOOK_S
+
+    def alias(self, name: str | None) -> Voice | None:
+        """The voice an alias (serve.voice_aliases) speaks with: its target, or the default voice."""
+        aliases = self.settings.aliases
+        if not name or name not in aliases:
+            return None
+        target = aliases[name]
+        voices = self.voices
+        if target is None:
+            return next(iter(voices.values()), None)
+        return voices.get(target)
 
     def default_id(self) -> str | None:
         voices = self.voices
