@@ -40,6 +40,7 @@ def serve_app() -> Iterator[Any]:
         settings = settings_for(root, **kw)
         app = create_app(settings, jobs=jobs, loader=loader or load_engine)
         thread = ServerThread(app, settings)
+        app.state.server_thread = thread  # for tests that act on the server's event loop (serve_helpers.hold_slot)
         running.append(thread)
         return thread.start(), app
 

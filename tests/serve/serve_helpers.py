@@ -50,3 +50,41 @@ def settings_for(root: Path, **kw: Any) -> Any:
     from lane.serve import load_settings
 
     return load_settings(root, env={}, port=0, rescan_s=kw.pop("rescan_s", 3600.0), **kw)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one Prometheus sample in `text` (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+def wait_for(what: str, check: Any, limit_s: float = 180.0) -> Any:
+    """Poll `check()` until it returns something true (a signal from the server, such as a metric),
+    failing after `limit_s` (a limit for a hung server, not a measure of speed)."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"no signal: {what}"
+        time.sleep(0.05)
+
+
+def hold_slot(thread: Any, app: Any) -> Any:
+    """Take a synthesis slot on the server's own event loop (as a request being synthesized would);
+    `release_slot` gives it back."""
+    import asyncio
+
+    admission = app.state.lane.synth.admission
+    return asyncio.run_coroutine_threadsafe(admission.admit(), thread.loop).result(timeout=60)
+
+
+def release_slot(thread: Any, ticket: Any) -> None:
+    thread.loop.call_soon_threadsafe(ticket.release)
