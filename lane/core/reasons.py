@@ -173,7 +173,8 @@ _ALL: list[Reason] = [
     _r("request_invalid", "the request is malformed: bad JSON, a missing or wrong field, an invalid header (such as "
        "a negative Content-Length), an unsupported format", "fix the request; the detail names what is wrong",
        EXIT_INPUT, "request"),
-    _r("request_too_large", "the request body or its text is over the server's limit",
+    _r("request_too_large", "the request body or its text is over the server's limit (characters, or pieces or "
+       "seconds of audio once numbers and symbols are spelled out)",
        "send less text per request (long texts stream sentence by sentence anyway)", EXIT_INPUT, "request"),
     _r("unauthorized", "a training endpoint was called without the bearer token, or with a wrong one",
        "send Authorization: Bearer <token> (the server's LANE_SERVE_TOKEN or serve.token_file)", EXIT_BLOCKED, "request"),
@@ -181,8 +182,9 @@ _ALL: list[Reason] = [
        "training endpoint while no token is configured", "call from an allowed origin (serve.allowed_hosts, "
        "serve.allowed_origins), or configure a token", EXIT_BLOCKED, "request"),
     _r("not_found", "no such endpoint, voice or job", "GET /v1/models lists the voices being served", EXIT_INPUT, "request"),
-    _r("overloaded", "every synthesis slot is busy: the server answers 503 with Retry-After instead of queueing "
-       "without bound", "retry after Retry-After seconds, or raise serve.max_inflight", EXIT_RUNTIME, "request"),
+    _r("overloaded", "every synthesis slot is busy and the short wait queue is full (or every connection is busy): "
+       "the server answers 503 with Retry-After instead of queueing without bound", "retry after Retry-After seconds "
+       "(OpenAI's clients do), or raise serve.max_inflight / serve.max_queue", EXIT_RUNTIME, "request"),
     _r("request_timeout", "synthesis ran past the per-request time limit", "send shorter text or raise "
        "serve.request_timeout_s", EXIT_RUNTIME, "request"),
     _r("internal_error", "the server failed in an unexpected way (a bug)", "read the server log", EXIT_RUNTIME, "request"),
