@@ -14,6 +14,8 @@ import httpx
 import pytest
 from serve_helpers import TOKEN, hold_slot, metric, release_slot, wait_for
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 def raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send bytes as they are (no client library fixes the headers) and read the whole answer."""
@@ -211,7 +213,48 @@ def test_settings_come_from_flags_env_then_the_config_file(tmp_path: Path) -> No
     assert load_settings(tmp_path, env={"LANE_SERVE_TOKEN": "x" * 20}).token == "x" * 20  # the environment wins
     with pytest.raises(LaneError, match="at least 16"):
         load_settings(tmp_path, env={"LANE_SERVE_TOKEN": "short"})
+    every = {"max_queue": 0, "queue_timeout_s": 3, "max_connections": 16, "header_timeout_s": 2, "idle_timeout_s": 1,
+             "send_timeout_s": 4, "max_pieces": 10, "max_audio_s": 60, "voice_aliases": {"alloy": "jane", "nova": None},
+             "zeroconf": True, "allowed_origins": ["https://app.example"]}
+    (tmp_path / "configs" / "lane.yaml").write_text(yaml.safe_dump({"serve": every}))
+    from lane.core.config import validate_config_file
+
+    validate_config_file(tmp_path / "configs" / "lane.yaml", REPO)  # the schema knows every setting
+    s = load_settings(tmp_path, env={})
+    assert (s.max_queue, s.max_connections, s.send_timeout_s, s.zeroconf) == (0, 16, 4.0, True)
+    assert s.aliases == {"alloy": "jane", "nova": None}
+    for bad in ({"voice_aliases": {"../x": "jane"}}, {"max_queue": -1}, {"zeroconf": "yes"}):
+        (tmp_path / "configs" / "lane.yaml").write_text(yaml.safe_dump({"serve": bad}))
+        with pytest.raises(LaneError):
+            load_settings(tmp_path, env={})
     (tmp_path / "configs" / "lane.yaml").write_text(yaml.safe_dump({"serve": {"max_inflightt": 2}}))
     with pytest.raises(LaneError) as bad:
         load_settings(tmp_path, env={})
     assert bad.value.code == "config_invalid" and "max_inflightt" in bad.value.detail
+
+
+def test_a_bug_is_a_500_that_is_counted_and_guarded(served_root: Path, serve_app: Any) -> None:
+    """An exception no handler expects (here the voice itself fails) is `internal_error` in the route's
+    error shape, with the security headers, and counted like every other answer."""
+    from lane.serve.voices import load_engine
+
+    def loader(path: Path, settings: Any) -> Any:
+        engine = load_engine(path, settings)
+
+        def broken(mel: Any) -> Any:  # the warm-up ran before this wrapper
+            raise RuntimeError("the vocoder fell over")
+
+        engine.vocode = broken
+        return engine
+
+    url, _ = serve_app(served_root, loader=loader)
+    for path, body in (("/v1/audio/speech", {"voice": "tiny", "input": "Hello."}), ("/api/voice/speak", {"text": "Hi."})):
+        resp = httpx.post(f"{url}{path}", json=body, timeout=120)
+        assert resp.status_code == 500 and resp.headers["x-content-type-options"] == "nosniff", resp.text
+        err = resp.json()["error"]
+        assert (err["code"] if isinstance(err, dict) else err) == "internal_error"
+        assert "the vocoder fell over" in resp.text
+    text = httpx.get(f"{url}/metrics").text
+    assert metric(text, "lane_serve_requests_total", endpoint="/v1/audio/speech", method="POST", status="500") == 1
+    assert metric(text, "lane_serve_errors_total", code="internal_error") == 2
+    assert metric(text, "lane_serve_inflight") == 0  # the failed requests gave their slots back
