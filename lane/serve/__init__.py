@@ -4,13 +4,13 @@
                                    (signed GO provenance), validated and hash-verified; a voice
                                    promoted later is picked up without a restart
     lane serve --allow-unpromoted bundles/<id>/candidates/<run_id>    development: hashes only, labelled
-    lane serve --wyoming tcp://127.0.0.1:10200                        Home Assistant as well
+    lane serve --wyoming tcp://127.0.0.1:10200 [--zeroconf]           Home Assistant as well (discovered)
 
 | Method | Path | In | Out |
 |---|---|---|---|
 | GET | `/` | | the try-a-voice page (pick a voice, type, play, download) |
-| POST | `/v1/audio/speech` | OpenAI: `model`/`voice` (voice id), `input`, `response_format` (mp3, opus, flac, wav, pcm), `speed` | audio; wav and pcm stream sentence by sentence |
-| GET | `/v1/models` | | the voices, OpenAI's list shape |
+| POST | `/v1/audio/speech` | OpenAI: `model`/`voice` (voice id or alias), `input`, `response_format` (mp3, opus, aac, flac, wav, pcm), `speed`, `stream_format` (audio, sse) | audio, streamed sentence by sentence (flac whole) |
+| GET | `/v1/models` | | the voices and aliases, OpenAI's list shape |
 | POST | `/api/voice/speak` | `{"text": ..., "voice"?: id}` | `audio/wav` (the seed's contract) |
 | GET | `/api/voice` | `?voice=` | the voice's manifest summary and every voice's |
 | GET | `/healthz` | | `{"status": "ok", "voice": <default>, "voices": [...]}` |
@@ -21,11 +21,14 @@
 | POST | `/api/train/cancel` | bearer token; `{"run_id"}` | the job |
 | GET | `/api/train/jobs` | bearer token | every job |
 
-Errors: {"error": <reason code from lane.core.reasons>, "detail": ...}. The modules: settings (flags >
-env > config), voices (the registry of live voices), synth (admission, threads, sentences, deadline),
-speech (the synthesis endpoints' logic), audio (encoders), security (Host/Origin/body guard, token),
-metrics (Prometheus), training (the job API), routes, app (the factory), server (uvicorn, threads),
-wyoming, page.html.
+Errors: {"error": <reason code from lane.core.reasons>, "detail": ...}; under /v1, OpenAI's
+{"error": {"message", "type", "param", "code": <reason code>}}. The modules: settings (flags > env >
+config), voices (the registry of live voices), protocol (the connection layer: idle, header and send
+timeouts, the connection limit), admission (slots, queue, Retry-After), synth (planning a text into
+bounded pieces, threads, the synthesis budget), speech (request models and the synthesis endpoints'
+logic), audio (encoders), errors (shapes and statuses), security (Host/Origin/CORS/body guard, 500s,
+token), metrics (Prometheus), training (the job API), routes, app (the factory), server (uvicorn,
+threads), wyoming (with streaming and zeroconf), page.html.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ async def _speech(request: Request, state: ServerState, endpoint: str) -> Respon
     text = speech.text_of(body.input, "input", min(state.settings.max_text_chars, speech.OPENAI_MAX_INPUT))
     names = [speech.voice_name(body.voice, "voice"), speech.voice_name(body.model, "model")]
     synth, t0 = state.synth, time.perf_counter()
-    if not fmt.streams:
+    if not fmt.streams and body.stream_format != "sse":  # flac: whole (with SSE: one event at the end)
         sp = await speech.unless_gone(request.receive, speech.prepare(synth, state.registry, text, names,
                                                                       body.speed, fmt))
         data = await speech.unless_gone(request.receive, speech.whole(synth, sp))
