@@ -1,4 +1,4 @@
-"""Load benchmark of `lane serve`: writes bench/results/serve_cpu.json.
+"""Load benchmark and soak of `lane serve`: writes bench/results/serve_cpu.json.
 
 The server is the real CLI (`python -m lane serve BUNDLE`, a subprocess, its default settings unless
 given) over an untrained production-size bundle (bench/prodbundle.py: FastPitch 45.7 M + the HiFi-GAN
@@ -8,11 +8,22 @@ each posting OpenAI-shaped requests (POST /v1/audio/speech, wav, streamed) for s
 and reading the answer to its end. A 503 (overloaded) is counted as an error and its Retry-After is
 honoured, as a client should. Recorded per level: requests, errors by status, throughput (requests/s
 and audio seconds per second), latency p50/p95 (to the last byte), time to first byte p50/p95.
-Separately, one client and a long text (six ~5 s sentences): time to first byte against the whole.
+Separately, one client and a long text (six ~5 s sentences): time to first byte against the whole;
+the first mp3 byte of a 4,096-character request (OpenAI's longest input; target <= 2 s on the 2-core
+box); /healthz and a one-sentence request while 200 idle sockets are open.
 
-    .venv/bin/python bench/bench_serve.py [--bundle DIR] [--seconds 30] [--levels 1 4 16]
+Then the soak (serve_soak.py, --soak-s, default 10 minutes): mixed clients at once against the same
+server (OpenAI-shaped mp3 requests read to the end, 4,096-character requests, clients that abandon long
+requests after their first audio or before it, slow readers taking wav at a fraction of real time, the
+seed's /api/voice/speak, 100 idle sockets reopened as the server closes them, a /healthz probe every
+half second), reporting per kind of client requests, errors by status and reason code, latency and
+time to first byte p50/p95/p99, throughput, the server's RSS high-water mark (the kernel's VmHWM), its
+CPU seconds per audio second, and what its counters say (refusals by layer, connections closed by
+reason, abandoned requests). The machine's load (other processes by CPU) is recorded with the result.
 
-Bounded: about 2 minutes plus the server's start (and the bundle's build, once, ~3 minutes).
+    nice .venv/bin/python bench/bench_serve.py [--bundle DIR] [--seconds 30] [--levels 1 4 16] [--soak-s 600]
+
+Bounded: about 2 minutes, plus the soak, plus the server's start (and the bundle's build, once, ~3 minutes).
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from typing import Any
 
 import httpx
 from benchlib import machine
+from serve_soak import LONG_4096, idle_flood, load_now, mp3_first_byte, soak
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -139,7 +151,8 @@ def main() -> int:
     ap.add_argument("--bundle", type=Path, help="a bundle dir (default: the untrained production-size v2 bundle)")
     ap.add_argument("--workspace", type=Path, default=Path(tempfile.gettempdir()) / "lane-bench-prod")
     ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--levels", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--levels", type=int, nargs="*", default=[1, 4, 16])
+    ap.add_argument("--soak-s", type=float, default=600.0, help="the soak's length (0: no soak)")
     ap.add_argument("--server-args", default="", help="extra `lane serve` flags, e.g. '--max-inflight 8'")
     ap.add_argument("--out", type=Path, default=REPO / "bench/results/serve_cpu.json")
     args = ap.parse_args()
@@ -162,11 +175,20 @@ def main() -> int:
     try:
         base = f"http://127.0.0.1:{port}"
         result["server_settings"] = httpx.get(f"{base}/healthz").json()
+        result["load_at_start"] = load_now()
+        result["mp3_first_byte_4096_chars"] = asyncio.run(mp3_first_byte(base, VOICE[0], LONG_4096, args.bundle))
+        print(json.dumps(result["mp3_first_byte_4096_chars"]), flush=True)
+        result["idle_flood"] = asyncio.run(idle_flood(base, VOICE[0], SENTENCES[0], port))
+        print(json.dumps(result["idle_flood"]), flush=True)
         result["long_text"] = asyncio.run(long_text(base))
         result["levels"] = []
         for n in args.levels:
             result["levels"].append(asyncio.run(level(base, n, args.seconds, int(manifest["sample_rate"]))))
             print(json.dumps(result["levels"][-1]), flush=True)
+        if args.soak_s > 0:
+            result["soak"] = asyncio.run(soak(base, VOICE[0], SENTENCES, args.soak_s, proc.pid, port))
+            print(json.dumps(result["soak"]["summary"]), flush=True)
+        result["load_at_end"] = load_now()
         metrics = httpx.get(f"{base}/metrics").text
         result["server_rtf_lines"] = [ln for ln in metrics.splitlines() if ln.startswith("lane_serve_rtf_")
                                       and ("_sum" in ln or "_count" in ln)]
