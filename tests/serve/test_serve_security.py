@@ -186,6 +186,19 @@ def test_concurrency_limit_answers_503_with_retry_after(served_root: Path, serve
     assert metric(text, "lane_serve_retry_after_seconds_count") == 2
 
 
+def test_a_queued_request_waits_at_most_queue_timeout_s(served_root: Path, serve_app: Any) -> None:
+    url, app = serve_app(served_root, max_inflight=1, max_queue=1, queue_timeout_s=0.2)
+    thread = app.state.server_thread
+    held = hold_slot(thread, app)
+    try:
+        resp = httpx.post(f"{url}/v1/audio/speech", json={"voice": "tiny", "input": "Hello."}, timeout=120)
+        assert resp.status_code == 503 and resp.json()["error"]["code"] == "overloaded"
+        assert "no synthesis slot came free" in resp.json()["error"]["message"]
+        assert metric(httpx.get(f"{url}/metrics").text, "lane_serve_queued") == 0  # it left the queue
+    finally:
+        release_slot(thread, held)
+
+
 def test_a_request_past_its_deadline_is_504(served_root: Path, serve_app: Any) -> None:
     url, app = serve_app(served_root, request_timeout_s=0.001)
     resp = httpx.post(f"{url}/api/voice/speak", json={"text": "A sentence that takes a while."}, timeout=120)
