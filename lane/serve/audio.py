@@ -76,19 +76,14 @@ def wav_header(sample_rate: int, n_samples: int | None = None) -> bytes:
             + b"data" + struct.pack("<I", data))
 
 
-def wav_bytes(audio: Any, sample_rate: int) -> bytes:
-    pcm = pcm16(audio)
-    return wav_header(int(sample_rate), len(pcm) // 2) + pcm
-
-
 class Encoder(Protocol):
     def chunk(self, audio: Any) -> bytes: ...
     def finish(self) -> bytes: ...
 
 
 class PcmStream:
-    """wav (streamed: header first, sizes unknown) and pcm (24 kHz, the resampler keeps its state
-    across sentences)."""
+    """wav (streamed: header first, sizes unknown), pcm (24 kHz, the resampler keeps its state across
+    sentences), and raw (16-bit at the voice's own rate: Wyoming's audio chunks)."""
 
     def __init__(self, fmt: str, sample_rate: int) -> None:
         self.fmt = fmt
@@ -201,8 +196,3 @@ def encoder(fmt: Format, sample_rate: int, *, whole: bool = False) -> Encoder:
         return WholeFile(fmt.name, sample_rate)
     return PcmStream(fmt.name, sample_rate)
 
-
-def encode(audio: Any, sample_rate: int, fmt: str) -> bytes:
-    """The whole answer in `fmt` (one piece of audio)."""
-    enc = encoder(FORMATS[fmt], sample_rate, whole=True)
-    return enc.chunk(audio) + enc.finish()
