@@ -72,14 +72,15 @@ def test_idle_and_half_sent_sockets_never_shut_anyone_out(served_root: Path, ser
 
 
 def test_silent_and_trickling_clients_are_closed_by_their_timeouts(served_root: Path, serve_app: Any) -> None:
-    url, app = serve_app(served_root, idle_timeout_s=0.5, header_timeout_s=0.5)
+    url, app = serve_app(served_root, idle_timeout_s=2, header_timeout_s=0.5)
     silent = connect(url)
     assert closed_by_server(silent)
     trickle = connect(url)
+    trickle.send(b"G")  # the request has begun: its deadline runs
     stop = threading.Event()
 
     def drip() -> None:  # a byte at a time: each resets no clock, the request's deadline stands
-        for ch in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 100000:
+        for ch in b"ET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"a" * 100000:
             if stop.wait(0.05):
                 return
             try:
@@ -102,7 +103,7 @@ def test_silent_and_trickling_clients_are_closed_by_their_timeouts(served_root: 
 
 def test_when_every_connection_is_busy_a_newcomer_gets_503_and_retry_after(served_root: Path,
                                                                           serve_app: Any) -> None:
-    url, app = serve_app(served_root, max_connections=3, max_inflight=1, max_queue=8)
+    url, app = serve_app(served_root, max_connections=3, max_inflight=1, max_queue=8, queue_timeout_s=600)
     thread = app.state.server_thread
     held = hold_slot(thread, app)
     waiting = [connect(url) for _ in range(3)]
@@ -166,14 +167,15 @@ def test_a_client_that_stops_reading_is_dropped_and_its_slot_freed(served_root: 
 
 def test_the_openai_client_gets_through_an_overload_with_its_own_retries(served_root: Path,
                                                                          serve_app: Any) -> None:
-    """One slot, no queue, the slot taken: four SDK calls are refused with Retry-After; once the slot is
-    free, the SDK's own two retries (waiting what Retry-After says) bring every call through."""
+    """One slot (taken) and two places in the queue: of six SDK calls two wait and four are refused with
+    Retry-After; once the slot is free, the SDK's own two retries (waiting what Retry-After says, the
+    short queue taking any that come back together) bring every call through."""
     import openai
 
-    url, app = serve_app(served_root, max_inflight=1, max_queue=0)
+    url, app = serve_app(served_root, max_inflight=1, max_queue=2, queue_timeout_s=600)
     thread = app.state.server_thread
     held = hold_slot(thread, app)
-    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", timeout=120)  # max_retries: the default, 2
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", timeout=600)  # max_retries: the default, 2
     results: list[Any] = []
 
     def call(i: int) -> None:
@@ -183,12 +185,13 @@ def test_the_openai_client_gets_through_an_overload_with_its_own_retries(served_
         except openai.APIError as exc:
             results.append(exc)
 
-    callers = [threading.Thread(target=call, args=(i,)) for i in range(4)]
+    callers = [threading.Thread(target=call, args=(i,)) for i in range(6)]
     for t in callers:
         t.start()
-    wait_for("four refusals", lambda: server_metric(app, "lane_serve_rejected_total", layer="admission",
-                                                    code="overloaded") >= 4)
+    wait_for("four refusals and two waiting", lambda: server_metric(app, "lane_serve_queued") == 2 and server_metric(
+        app, "lane_serve_rejected_total", layer="admission", code="overloaded") >= 4)
     release_slot(thread, held)
     for t in callers:
         t.join()
-    assert results == [b"RIFF"] * 4, results
+    assert results == [b"RIFF"] * 6, results
+    assert server_metric(app, "lane_serve_retry_after_seconds_count") >= 4
