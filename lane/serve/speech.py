@@ -138,12 +138,17 @@ class Speech:
 
 async def prepare(synth: Synthesizer, registry: Registry, text: str, names: list[str | None], speed: float | None,
                   fmt: audio_mod.Format, *, whole: bool = False) -> Speech:
-    """Voice, plan (off the loop: normalising 4,096 characters takes a moment) and a slot."""
+    """Voice, a slot, then the plan (in the slot: an overloaded server refuses before it spends any
+    work on the text; off the loop: normalising 4,096 characters takes a moment)."""
     voice = await pick_voice(registry, names)
     pace = 1.0 if speed is None else float(speed)
-    planned: Plan = await asyncio.to_thread(plan, voice, text, pace, synth.settings)
     ticket = await synth.admission.admit()
-    encoder = audio_mod.encoder(fmt, voice.sample_rate, whole=whole)
+    try:
+        planned: Plan = await asyncio.to_thread(plan, voice, text, pace, synth.settings)
+        encoder = audio_mod.encoder(fmt, voice.sample_rate, whole=whole)
+    except BaseException:
+        ticket.release()
+        raise
     return Speech(voice, fmt, synth.job(voice, planned, pace, ticket, encoder))
 
 

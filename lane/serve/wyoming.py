@@ -264,11 +264,15 @@ class LaneWyomingHandler(AsyncEventHandler):
         await self.refuse(err, "streaming")
 
     async def say(self, voice: Voice, text: str) -> None:
-        """`text` in `voice`: planned, admitted, synthesized sentence by sentence into audio-chunk
+        """`text` in `voice`: admitted, planned, synthesized sentence by sentence into audio-chunk
         events (after audio-start, when audio is not open yet)."""
         synth, rate = self.state.synth, voice.sample_rate
-        planned = await asyncio.to_thread(plan, voice, text, 1.0, synth.settings)
         ticket = await synth.admission.admit()
+        try:
+            planned = await asyncio.to_thread(plan, voice, text, 1.0, synth.settings)
+        except BaseException:
+            ticket.release()
+            raise
         job = synth.job(voice, planned, 1.0, ticket, PcmStream("raw", rate))
         t0 = time.perf_counter()
         async with contextlib.aclosing(synth.stream(job)) as chunks:

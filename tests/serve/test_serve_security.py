@@ -178,12 +178,15 @@ def test_concurrency_limit_answers_503_with_retry_after(served_root: Path, serve
         busy = httpx.post(f"{url}/v1/audio/speech", json={"voice": "tiny", "input": "Hello.", "response_format": "wav"})
         assert busy.status_code == 503 and busy.json()["error"]["code"] == "overloaded"
         assert busy.json()["error"]["type"] == "server_error"
+        # refused before any work is spent on the text (it is not even read for what it says)
+        busy = httpx.post(f"{url}/v1/audio/speech", json={"voice": "tiny", "input": "你好" + "7" * 4000})
+        assert busy.status_code == 503 and busy.json()["error"]["code"] == "overloaded"
     finally:
         release_slot(thread, held)
     assert httpx.post(f"{url}/api/voice/speak", json={"text": "Hello."}, timeout=120).status_code == 200
     text = httpx.get(f"{url}/metrics").text
-    assert metric(text, "lane_serve_rejected_total", layer="admission", code="overloaded") == 2
-    assert metric(text, "lane_serve_retry_after_seconds_count") == 2
+    assert metric(text, "lane_serve_rejected_total", layer="admission", code="overloaded") == 3
+    assert metric(text, "lane_serve_retry_after_seconds_count") == 3
 
 
 def test_a_queued_request_waits_at_most_queue_timeout_s(served_root: Path, serve_app: Any) -> None:
