@@ -25,6 +25,9 @@ ledger_app = typer.Typer(help="Show or verify the hash-chained, signed ledger (r
 app.add_typer(ledger_app, name="ledger")
 keys_app = typer.Typer(help="The signing key of the ledger and the bundle provenance.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+consent_app = typer.Typer(help="Spoken consent: a one-time statement the speaker reads, checked by ASR and speaker "
+                          "verification, signed into the ledger (README: Speaker consent).", no_args_is_help=True)
+app.add_typer(consent_app, name="consent")
 
 RootOpt = Annotated[Path, typer.Option("--root", help="Workspace root (artifacts/, runs/, reports/, bundles/).")]
 
@@ -236,14 +239,60 @@ def verify_bundle(
 
 @app.command("verify-consent")
 def verify_consent(
-    record: Annotated[Path, typer.Argument(help="A consent record (voice_consent/1)")],
+    record: Annotated[Path, typer.Argument(help="A consent record (voice_consent/2 spoken, or the old voice_consent/1)")],
     audio: Annotated[list[str] | None, typer.Argument(help="Recordings it must cover")] = None,
+    voice_profile_id: Annotated[str | None, typer.Option(help="The voice it must be the consent for")] = None,
     root: RootOpt = Path("."),
 ) -> None:
-    """Check a speaker consent record: schema, and that it covers the given recordings."""
-    from .core.consent import verify_cli
+    """Check a consent record: schema, signature and ledger entry, and that it covers the given recordings."""
+    from .consent.commands import verify_cli
 
-    raise typer.Exit(verify_cli(record, list(audio or []), root))
+    raise typer.Exit(verify_cli(record, list(audio or []), root.resolve(), voice_profile_id))
+
+
+@consent_app.command("challenge")
+def consent_challenge(
+    voice_profile_id: Annotated[str, typer.Option(help="The voice the consent is for (bundles/<id>/)")],
+    speaker: Annotated[str, typer.Option(help="The speaker's name, as they will say it")],
+    use: Annotated[str, typer.Option(help="commercial | non-commercial")] = "commercial",
+    valid_hours: Annotated[float | None, typer.Option(help="How long the statement may be recorded (default 24, at most 168)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the challenge as JSON")] = False,
+    root: RootOpt = Path("."),
+) -> None:
+    """Issue a one-time statement for the speaker to read (a signed ledger entry) and print it."""
+    from .consent.commands import challenge_cli
+
+    raise typer.Exit(challenge_cli(root.resolve(), voice_profile_id, speaker, use, valid_hours, as_json))
+
+
+@consent_app.command("record")
+def consent_record(
+    audio_file: Annotated[str, typer.Argument(metavar="AUDIO", help="The speaker reading the statement (WAV, FLAC ...)")],
+    challenge: Annotated[str, typer.Option(help="The challenge id `lane consent challenge` printed")],
+    audio: Annotated[str, typer.Option("--audio", help="The recordings the consent covers (as `lane run --audio`)")],
+    weights_manifest: Annotated[str | None, typer.Option(help="Weights manifest naming the ASR and speaker encoder")] = None,
+    root: RootOpt = Path("."),
+) -> None:
+    """Check the spoken consent (statement, voice, freshness) and, when it passes, sign it into the ledger."""
+    from .consent.commands import record_cli
+    from .core.config import resolve_settings
+
+    try:
+        manifest = resolve_settings({"weights_manifest": weights_manifest}, root=root).weights_manifest
+    except LaneError as err:
+        _fail(err)
+    raise typer.Exit(record_cli(root.resolve(), challenge, audio_file, audio, manifest))
+
+
+@consent_app.command("show")
+def consent_show(
+    voice_profile_id: Annotated[str | None, typer.Option(help="Only this voice")] = None,
+    root: RootOpt = Path("."),
+) -> None:
+    """List the consent challenges and records in the ledger, and the thresholds they are judged by."""
+    from .consent.commands import show_cli
+
+    raise typer.Exit(show_cli(root.resolve(), voice_profile_id))
 
 
 @keys_app.command("show")

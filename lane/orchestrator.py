@@ -63,7 +63,8 @@ def preflight(settings: Any, root: Path, config_path: Path | None, log: Any, *, 
     ctx = CheckContext(root=root, lane=settings.lane, profile=settings.profile, audio=settings.audio,
                        transcript=None, expected_head=settings.expected_head,
                        require_clean_tree=settings.require_clean_tree, config_path=config_path, max_audio_files=64,
-                       consent=settings.consent, allow_from_scratch=settings.allow_from_scratch)
+                       consent=settings.consent, allow_from_scratch=settings.allow_from_scratch,
+                       voice_profile_id=settings.voice_profile_id)
     raise_first_finding(run_checks(ctx, ["config"]))
     spec = ctx.spec
     assert spec is not None

@@ -12,7 +12,8 @@ stages_complete     every stage the lane declares (validate is required) passed 
 promotable          lane and profile promotable, not from scratch, and the train       lane_not_promotable,
                     stage and the bundle say the models are promotable                 experimental_lane
 licences            verify: weights manifest ok, code and weights licences allowed     weights_*, *_blocked
-consent             a consent record covers the kept audio and permits commercial use  consent_missing
+consent             a spoken consent (signed, in the ledger) of the recordings' voice  consent_missing,
+                    covers them and permits commercial use                            consent_speaker_mismatch
 quality_evaluated   every metric with a lane floor was measured (no evaluator          not_evaluated
                     missing, none made optional)
 quality_passed      validate's gated metrics are all within their thresholds          gate_failed
@@ -332,7 +333,7 @@ def rule_licences(ev: Evidence) -> Item:
 
 def rule_consent(ev: Evidence) -> Item:
     label = "speaker consent covers the kept audio and permits commercial use"
-    c = ev.check("verify", "consent")
+    c, v = ev.check("verify", "consent"), ev.check("verify", "consent_voice")
     if not ev.profile_promotable:
         return Item("consent", label, "n/a", f"not required for a non-promotable profile ({(c or {}).get('detail', 'no check')})")
     if c is None:
@@ -340,10 +341,21 @@ def rule_consent(ev: Evidence) -> Item:
                    "No consent record was checked in this run.", "missing")
     record = next((a for a in (ev.results.get("verify") or {}).get("artifacts") or [] if a["kind"] == "consent_record"),
                   None)
-    if not c.get("ok") or record is None:
+    if not c.get("ok") or record is None or ev.stat("verify", "consent_kind") != "spoken":
         return _no("consent", label, str(c.get("detail")), "consent_missing",
                    f"The speaker's consent does not cover this voice: {c.get('detail')}.")
-    return _ok("consent", label, f"{c.get('detail')}; record {record['path']} sha256 {record['sha256'][:16]}")
+    if v is None or not v.get("ok"):
+        detail = (v or {}).get("detail", "verify check `consent_voice` not recorded")
+        return _no("consent", label, str(detail), "consent_speaker_mismatch",
+                   f"The recordings were not checked against the consent voice, or are not its voice: {detail}.")
+    from .consent.record import load as load_consent
+
+    try:
+        load_consent(ev.root / str(record["path"]), ev.root)  # its signature, verified again now
+    except LaneError as err:
+        return _no("consent", label, err.detail, err.code, f"The spoken consent no longer verifies: {err.detail}.")
+    return _ok("consent", label, f"{c.get('detail')}; {v.get('detail')}; record {record['path']} sha256 "
+                                 f"{record['sha256'][:16]}")
 
 
 def _gated(ev: Evidence) -> dict[str, dict[str, Any]]:

@@ -49,6 +49,8 @@ def _file_entry(path: Path) -> dict[str, Any]:
 
 
 def _model_card(manifest: dict[str, Any], outputs: dict[str, Any]) -> str:
+    from ..consent.summary import card_lines
+
     bw = manifest["base_weights"]
     weights = "\n".join(f"- {w.get('role')}: `{Path(str(w.get('path', ''))).name}` sha256 `{w.get('sha256')}`, "
                         f"licence: {w.get('license') or 'unknown'}" for w in bw) or \
@@ -76,6 +78,9 @@ def _model_card(manifest: dict[str, Any], outputs: dict[str, Any]) -> str:
 
 ## Base weights and licences
 {weights}
+
+## Consent
+{chr(10).join(card_lines(manifest.get('consent')))}
 
 ## Training configuration
 ```json
@@ -278,7 +283,7 @@ def assemble(st: StageRun, profile: dict[str, Any], outputs: dict[str, Any], tmp
     return manifest
 
 
-def _consent(run_dir: Path) -> dict[str, Any] | None:
+def _consent(run_dir: Path, root: Path) -> dict[str, Any] | None:
     """The consent record the verify stage of this run certified (path, sha256, speaker, use)."""
     res_path = run_dir / "verify" / "result.json"
     if not res_path.is_file():
@@ -287,9 +292,11 @@ def _consent(run_dir: Path) -> dict[str, Any] | None:
     art = next((a for a in res.get("artifacts") or [] if a.get("kind") == "consent_record"), None)
     if art is None:
         return None
-    stats = res.get("stats") or {}
-    return {"path": art["path"], "sha256": art["sha256"], "speaker": stats.get("consent_speaker"),
-            "permitted_use": stats.get("consent_use")}
+    from ..consent.summary import report_consent
+
+    full = report_consent(root, res) or {}
+    return {k: full.get(k) for k in ("path", "sha256", "speaker", "permitted_use", "kind", "challenge", "recorded_at")
+            if full.get(k) is not None}
 
 
 def build_bundle(st: StageRun, profile: dict[str, Any], *, run_dir: str | os.PathLike[str],
@@ -305,7 +312,7 @@ def build_bundle(st: StageRun, profile: dict[str, Any], *, run_dir: str | os.Pat
     if not outputs_path.exists():
         raise LaneError("export_failed", f"{outputs_path} is missing: the train stage did not finish")
     outputs = json.loads(outputs_path.read_text(encoding="utf-8"))
-    outputs["consent"] = _consent(Path(run_dir))
+    outputs["consent"] = _consent(Path(run_dir), rootp)
     final = candidate_dir(rootp, voice_profile_id, st.run_id)
     final.parent.mkdir(parents=True, exist_ok=True)
     for stale in final.parent.glob(".build-*"):

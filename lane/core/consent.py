@@ -5,9 +5,10 @@ the permitted use (commercial, non-commercial or research), the date (and an opt
 sha256 of every recording it covers. It is an input of the run: `--consent PATH` / LANE_CONSENT, or
 `<name>.consent.json` beside a recording `<name>.<ext>`, or `consent.json` in an input folder.
 
-The verify stage checks that the record covers every input recording; a promotable profile without
-a covering record that permits commercial use is NO-GO (`consent_missing`). The record's hash goes
-into the ledger (a verify artifact), the bundle manifest and the provenance statement.
+Such a record is self-asserted: any JSON naming the recordings' hashes would pass. It no longer
+satisfies a promotable profile, which needs a spoken consent (lane.consent: the speaker's own voice
+reading a one-time statement, checked by ASR and speaker verification); lane.consent.gate reads both
+kinds, and this module stays the reader of the old one (`voice_consent/1`).
 """
 
 from __future__ import annotations
@@ -92,29 +93,3 @@ def coverage(record: Path, recordings: list[Path], root: str | os.PathLike[str] 
     for p in recordings:
         (cov.covered if sha256_file(p) in hashes else cov.uncovered).append(p)
     return cov
-
-
-def promotable_problem(cov: Coverage | None) -> str:
-    """'' when the consent allows a promotable (commercial) voice from these recordings, else why not."""
-    if cov is None:
-        return "no consent record for these recordings"
-    if cov.uncovered:
-        return f"the consent record does not cover {len(cov.uncovered)} recording(s) (first: {cov.uncovered[0].name})"
-    if cov.permitted_use != "commercial":
-        return f"the consent record permits {cov.permitted_use} use only"
-    if cov.expired:
-        return f"the consent expired on {cov.data['expires']}"
-    return ""
-
-
-def verify_cli(path: str | os.PathLike[str], recordings: list[str], root: str | os.PathLike[str] = ".") -> int:
-    """`lane verify-consent RECORD [AUDIO ...]`: the schema, and coverage of the given recordings."""
-    try:
-        cov = coverage(Path(path), [resolve_input(r, root) for r in recordings], root)
-    except LaneError as err:
-        print(f"status=blocked reason={err.code} detail={err.detail}")
-        return err.exit_code
-    problem = promotable_problem(cov) if recordings else ""
-    print(f"consent {path}: speaker {cov.speaker!r}, {cov.permitted_use} use, {len(cov.data['recordings'])} "
-          f"recording(s), sha256 {cov.sha256[:16]}" + (f"; {problem}" if problem else ""))
-    return 0 if not problem else LaneError("consent_missing").exit_code

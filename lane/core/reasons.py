@@ -156,10 +156,22 @@ _ALL: list[Reason] = [
        "run the whole lane (or `lane run --resume RUN_ID` to finish it)", EXIT_GATE),
     _r("thresholds_below_floor", "a promotable profile sets a quality threshold looser than the lane's floor (or drops a gated metric)",
        "restore the threshold to at least the floor in lane/promotion.py, or mark the profile not promotable", EXIT_GATE),
-    _r("consent_missing", "no speaker consent record covers the kept audio, or it does not permit the use: NO-GO by policy",
-       "add a consent record (--consent PATH) that lists the sha256 of every recording and permits commercial use", EXIT_GATE),
-    _r("consent_invalid", "the consent record is not JSON or breaks configs/schemas/consent.schema.json",
-       "fix the record; `lane verify-consent PATH` shows the first error", EXIT_INPUT),
+    _r("consent_missing", "no verified spoken consent of this voice covers the recordings (a self-asserted record no longer "
+       "counts), or it does not permit the use: NO-GO by policy",
+       "record one: `lane consent challenge`, the speaker reads the statement, then `lane consent record` (README: "
+       "Speaker consent)", EXIT_GATE),
+    _r("consent_invalid", "the consent record is not JSON, breaks its schema, is not signed by a trusted key or not in the "
+       "ledger, or its consent audio changed", "record the consent again with `lane consent record`; `lane verify-consent "
+       "PATH` shows the first error", EXIT_INPUT),
+    _r("consent_statement_mismatch", "the consent recording does not say the challenge's statement: a one-time word was not "
+       "heard, the use was not heard as issued, or too much of the text differs",
+       "have the speaker read the statement exactly as printed, one-time words included, and record it again", EXIT_INPUT),
+    _r("consent_speaker_mismatch", "the consent voice is not the recordings' voice: its similarity to them is below the "
+       "threshold or not clearly above a cohort of other voices", "the person in the recordings must record the consent "
+       "themselves; recordings replaced after the consent need a new consent", EXIT_GATE),
+    _r("consent_not_fresh", "the consent recording was not made for a live challenge: the challenge is unknown, expired or "
+       "already used, or the audio was used before or copies a recording it should cover",
+       "issue a new challenge (`lane consent challenge`) and record the speaker reading it", EXIT_INPUT),
     _r("signing_key_unavailable", "the ledger signing key cannot be read or created outside the workspace",
        "check LANE_SIGNING_KEY / signing.key_path (a file outside the workspace, mode 0600)", EXIT_BLOCKED),
     _r("provenance_invalid", "the bundle's signed provenance statement is missing, unsigned by a trusted key, or does not match its files",

@@ -101,6 +101,7 @@ def _provenance(ev: Any) -> dict[str, Any]:
     """Commit, inputs by hash, weights and licences, consent, and who signed what."""
     from ..bundle import provenance
     from ..bundle.voice import speaks_summary
+    from ..consent.summary import report_consent
     from ..core.ledger import read_entries
     from ..core.signing import trusted_keys
 
@@ -115,10 +116,7 @@ def _provenance(ev: Any) -> dict[str, Any]:
         "weights": weights_table.read_text(encoding="utf-8") if weights_table.is_file() else "",
         "base_weights": ev.manifest.get("base_weights") or [],
         "speaks": speaks_summary(ev.manifest["tokenizer"]) if ev.manifest.get("tokenizer") else [],
-        "consent": ev.manifest.get("consent") or next(
-            ({"path": a["path"], "sha256": a["sha256"], "speaker": (verify.get("stats") or {}).get("consent_speaker"),
-              "permitted_use": (verify.get("stats") or {}).get("consent_use")}
-             for a in verify.get("artifacts") or [] if a.get("kind") == "consent_record"), None),
+        "consent": report_consent(ev.root, verify) or ev.manifest.get("consent"),
         "ledger_signers": signers,
         "ledger_ok": ev.ledger_ok,
         "ledger_problem": ev.ledger_problem,

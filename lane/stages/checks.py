@@ -7,7 +7,8 @@ registry name  check ids it records                                  failing rea
 config         config_valid: config file schema, lane, profile       config_invalid, unknown_lane
 head           head: git HEAD vs expected, clean tree if required    deterministic_head_mismatch
 audio          audio_present (+ transcript_present)                  missing_audio_path
-consent        consent: a record covering the recordings               consent_missing, consent_invalid
+consent        consent: a verified spoken consent covers the recordings consent_missing, consent_invalid
+consent_voice  consent_voice: the recordings are still the consent's voice consent_speaker_mismatch
 weights        weights_manifest_ok, weights_license_commercial,      weights_*, *_license_blocked,
                base_weights                                          base_weights_missing
 runtime        runtime_nemo, runtime_torch                           nemo_runtime_unavailable
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.consent import Coverage
+from ..consent.gate import Found
 from ..core.lanes import LaneSpec
 from ..core.paths import git_head, resolve_input
 from ..core.reasons import LaneError
@@ -74,13 +75,14 @@ class CheckContext:
     allow_from_scratch: bool = False
     config_path: str | os.PathLike[str] | None = None
     consent: str | None = None
+    voice_profile_id: str | None = None
     max_audio_files: int | None = None  # probe at most this many files of a large folder
     spec: LaneSpec | None = None
     prof: dict[str, Any] = field(default_factory=dict)
     audio_inventory: AudioInventory | None = None
     weights: list[dict[str, Any]] = field(default_factory=list)
     runtime: RuntimeInfo | None = None
-    consent_coverage: Coverage | None = None
+    consent_coverage: Found | None = None
     stats: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -199,30 +201,51 @@ def check_audio(ctx: CheckContext) -> list[Finding]:
 
 
 # ------------------------------------------------------------------------------------------ consent
-def check_consent(ctx: CheckContext) -> list[Finding]:
-    """The speaker's consent record covers every input recording (and, to promote, commercial use)."""
-    from ..core.consent import coverage, find_record, promotable_problem
+def _consent_failed(ctx: CheckContext, check_id: str, err: LaneError) -> list[Finding]:
+    if ctx.promotable or err.code == "consent_invalid":
+        return [Finding(check_id, False, f"{err.code}: {err.detail}", err)]
+    return [Finding(check_id, True, f"not required: profile {ctx.profile} is not promotable ({err.code}: {err.detail})")]
 
-    record = find_record(ctx.audio, ctx.consent, ctx.root)
+
+def check_consent(ctx: CheckContext) -> list[Finding]:
+    """A verified spoken consent for this voice covers every input recording (lane.consent.gate)."""
+    from ..consent.gate import covering, how_to, locate, problem
+
+    record = locate(ctx.root, ctx.audio, ctx.consent, ctx.voice_profile_id)
     if record is None:
-        msg = "no consent record for these recordings (--consent, or <recording>.consent.json beside it)"
-        if ctx.promotable:
-            return [Finding("consent", False, msg, LaneError("consent_missing", msg))]
-        return [Finding("consent", True, f"not required: profile {ctx.profile} is not promotable ({msg})")]
+        return _consent_failed(ctx, "consent", LaneError("consent_missing", f"no consent for these recordings: "
+                                                          f"{how_to(ctx.voice_profile_id)}"))
     files = [Path(f.path) for f in ctx.audio_inventory.files] if ctx.audio_inventory else []
     try:
-        cov = coverage(record, files, ctx.root)
+        found = covering(ctx.root, record, files, ctx.voice_profile_id)
     except LaneError as err:
-        return [Finding("consent", False, f"{err.code}: {err.detail}", err)]
-    ctx.consent_coverage = cov
-    ctx.stats.update(consent_speaker=cov.speaker, consent_use=cov.permitted_use, consent_sha256=cov.sha256)
-    problem = promotable_problem(cov)
-    where = f"{record.name} ({cov.speaker}, {cov.permitted_use} use, sha256 {cov.sha256[:12]})"
-    if not problem:
-        return [Finding("consent", True, f"{where} covers all {len(cov.covered)} recording(s)")]
-    if ctx.promotable:
-        return [Finding("consent", False, f"{where}: {problem}", LaneError("consent_missing", f"{where}: {problem}"))]
-    return [Finding("consent", True, f"not required: profile {ctx.profile} is not promotable ({where}: {problem})")]
+        return _consent_failed(ctx, "consent", err)
+    ctx.consent_coverage = found
+    ctx.stats.update(consent_speaker=found.speaker, consent_use=found.permitted_use, consent_sha256=found.sha256,
+                     consent_kind=found.kind)
+    where = f"{record.name} ({found.kind}: {found.speaker}, {found.permitted_use} use, sha256 {found.sha256[:12]})"
+    why = problem(found, ctx.voice_profile_id)
+    if why:
+        return _consent_failed(ctx, "consent", LaneError("consent_missing", f"{where}: {why}"))
+    return [Finding("consent", True, f"{where} covers all {len(found.covered)} recording(s)")]
+
+
+def check_consent_voice(ctx: CheckContext) -> list[Finding]:
+    """The consent voice compared again with the recordings as they are now (run by verify only)."""
+    from ..consent.gate import voice_again
+
+    found = ctx.consent_coverage
+    if found is None or found.kind != "spoken":
+        return _consent_failed(ctx, "consent_voice", LaneError("consent_missing", "no spoken consent to compare with"))
+    files = [Path(f.path) for f in ctx.audio_inventory.files] if ctx.audio_inventory else []
+    try:
+        scores = voice_again(ctx.root, found, files, ctx.weights_manifest)
+    except LaneError as err:
+        return _consent_failed(ctx, "consent_voice", err)
+    ctx.stats.update(consent_similarity=scores["similarity"], consent_snorm=scores["snorm"])
+    return [Finding("consent_voice", True, f"the recordings are the consent's voice: similarity {scores['similarity']:.3f}, "
+                    f"S-norm {scores['snorm']:.2f} over {scores['cohort_size']} cohort voices",
+                    value=scores["similarity"])]
 
 
 # ------------------------------------------------------------------------------------------ weights
@@ -395,6 +418,7 @@ CHECKS: dict[str, CheckFn] = {
     "head": head_finding,
     "audio": check_audio,
     "consent": check_consent,
+    "consent_voice": check_consent_voice,
     "weights": check_weights,
     "runtime": check_runtime,
     "resources": check_resources,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.consent import Coverage
+from ..consent.gate import Found
 from ..core.fsutil import atomic_write_text
 from ..core.media import MediaItem, md_table, media_dir, write_index
 from ..core.reasons import LaneError
@@ -35,7 +35,7 @@ class Preflight:
     promotable: bool = False
     not_promotable_reason: str = ""
     errors: list[LaneError] = field(default_factory=list)
-    consent: Coverage | None = None
+    consent: Found | None = None
 
 
 def promotability(ctx: CheckContext) -> str:
@@ -59,13 +59,14 @@ def run_preflight(st: StageRun, *, root: str | os.PathLike[str], lane: str, prof
                   transcript: str | None = None, input_format: str = "auto", expected_head: str | None = None,
                   weights_manifest: str | None = None, allow_from_scratch: bool = False,
                   require_clean_tree: bool = False, config_path: str | os.PathLike[str] | None = None,
-                  consent: str | None = None, raise_first: bool = True) -> Preflight:
+                  consent: str | None = None, voice_profile_id: str | None = None,
+                  raise_first: bool = True) -> Preflight:
     """Run every preflight check, recording each on `st`, then raise the first failure as its
     LaneError (unless raise_first=False)."""
     ctx = CheckContext(root=Path(root).resolve(), lane=lane, profile=profile, audio=audio, transcript=transcript,
                        expected_head=expected_head, require_clean_tree=require_clean_tree,
                        weights_manifest=weights_manifest, allow_from_scratch=allow_from_scratch,
-                       config_path=config_path, consent=consent)
+                       config_path=config_path, consent=consent, voice_profile_id=voice_profile_id)
     pf = Preflight()
     total = len(ALL) + 1
     findings = run_checks(ctx, ALL, on_start=lambda i, n, name: st.progress(i, total, name))
@@ -77,7 +78,9 @@ def run_preflight(st: StageRun, *, root: str | os.PathLike[str], lane: str, prof
     pf.promotable, pf.not_promotable_reason = reason == "", reason
     pf.consent = ctx.consent_coverage
     if ctx.consent_coverage is not None:
-        st.artifact("consent_record", ctx.consent_coverage.record)
+        st.artifact("consent_record", ctx.consent_coverage.path)
+        if ctx.consent_coverage.kind == "spoken":
+            st.artifact("consent_audio", ctx.root / str(ctx.consent_coverage.data["audio"]["path"]))
     _certify_inputs(st, ctx, transcript)
     st.stats(promotable=pf.promotable, not_promotable_reason=reason, lane_id=ctx.spec.id if ctx.spec else lane,
              input_format=input_format)
@@ -126,4 +129,5 @@ def run(st: StageRun, p: StageParams) -> Preflight:
         return run_preflight(st, root=p.root_path, lane=p.lane, profile=p.profile, audio=p.audio,
                              transcript=p.transcript, input_format=p.input_format, expected_head=p.expected_head,
                              weights_manifest=p.weights_manifest, allow_from_scratch=p.allow_from_scratch,
-                             require_clean_tree=p.require_clean_tree, consent=p.consent)
+                             require_clean_tree=p.require_clean_tree, consent=p.consent,
+                             voice_profile_id=p.voice_profile_id)
