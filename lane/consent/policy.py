@@ -16,10 +16,11 @@ from typing import Any
 class Thresholds:
     # the statement (lane.consent.speech)
     words: int = 4                  # one-time words per challenge
-    cer_max: float = 0.5            # character error rate of the heard statement
+    words_min_heard: int = 2        # of them heard, in order (see lane.consent.speech for why not all)
+    cer_max: float = 0.6            # character error rate of the heard statement
     # the voice (lane.consent.voice): both must hold
-    similarity_min: float = 0.80    # cosine similarity, consent vs the covered recordings (GE2E)
-    snorm_min: float = 3.0          # that similarity S-normalised against the cohort (top-k)
+    similarity_min: float = 0.85    # cosine similarity, consent vs the covered recordings (GE2E)
+    snorm_min: float = 1.0          # that similarity S-normalised against the cohort (top-k)
     cohort_top_k: int = 20          # adaptive S-norm: the k cohort voices nearest each side
     # freshness (lane.consent.fresh)
     copy_ncc_min: float = 0.9       # a window this correlated with a recording is copied audio

@@ -10,9 +10,14 @@ force its words onto any audio.) The general en-us language model was measured t
 work on synthetic speech: on the demo speaker's voice it heard 5 % of the one-time words
 (bench/bench_consent.py's `asr_full_lm` row), so a genuine consent would always be refused.
 
-Accepted when every one-time word is heard, in order; the use is heard as issued (`non` before
-`commercial` for non-commercial, not for commercial); and the character error rate of the whole
-heard text against the statement is at most `THRESHOLDS.cer_max`.
+Accepted when at least `words_min_heard` of the one-time words are heard, in order; the use is heard
+as issued (`non` before `commercial` for non-commercial, not for commercial); and the character error
+rate of the whole heard text against the statement is at most `cer_max`. Not all four: on the demo
+speaker's voice pocketsphinx hears about 7 in 10 one-time words, so requiring every one would refuse
+most genuine readings (bench/bench_consent.py: the acceptance at each `words_min_heard`). Two of four,
+in order, from a pool of more than ninety, still ties the recording to this challenge: a reading made
+for another challenge shares two of its words, in that order, less than once in a hundred times, and
+must then pass the CER bound and the voice check as well.
 """
 
 from __future__ import annotations
@@ -46,8 +51,10 @@ class SpeechResult:
 
     def problem(self, t: Thresholds = THRESHOLDS) -> str:
         """'' when the statement was said, else what is wrong (the detail of consent_statement_mismatch)."""
-        if self.words_missing:
-            return f"one-time word(s) not heard: {', '.join(self.words_missing)} (heard: {self.heard!r})"
+        if len(self.words_heard) < t.words_min_heard:
+            return (f"one-time words not heard: {len(self.words_heard)} of {len(self.words_heard) + len(self.words_missing)} "
+                    f"heard, at least {t.words_min_heard} needed; missing {', '.join(self.words_missing)} "
+                    f"(heard: {self.heard!r})")
         if not self.use_heard:
             return f"the permitted use was not heard as issued (heard: {self.heard!r})"
         if self.cer > t.cer_max:

@@ -34,7 +34,7 @@ from ..core.reasons import LaneError
 from .policy import THRESHOLDS, Thresholds
 
 COHORT_DIR = Path(__file__).resolve().parents[1] / "assets" / "consent_cohort"
-COHORT_SHA256 = ""  # set by scripts/make_consent_cohort.py
+COHORT_SHA256 = "f38d21a91ff8f3eb4f393bc46ddd7468c9d56bc348a9e03538deacfad10397e5"  # scripts/make_consent_cohort.py prints it
 MAX_FILES = 12
 MAX_FILE_S = 60.0
 

@@ -29,7 +29,7 @@ from lane.core.reasons import LaneError
 from lane.data.espeak import concat, sox, speak
 
 MANIFEST = "configs/voice/weights-manifest.example.json"
-WORDS = ("library", "telephone", "turkey", "hospital")
+WORDS = ("teacher", "friday", "museum", "january")
 SPEAKER, IMPOSTOR = "en-us", "en-us+f3"  # the demo speaker's voice, and the impostor kept out of the cohort
 SENTENCES = (
     "The morning train left the station a few minutes after seven.",
@@ -106,7 +106,7 @@ def test_the_speaker_reading_the_statement_is_accepted_signed_and_ledgered(
 
     ws, ch, rec = consented
     assert ch.words == WORDS and "I, Jane Doe, agree that voice lane may make a synthetic voice named jane voice" in ch.text
-    assert rec["speech"]["words_missing"] == [] and rec["speech"]["cer"] <= THRESHOLDS.cer_max
+    assert len(rec["speech"]["words_heard"]) >= THRESHOLDS.words_min_heard and rec["speech"]["cer"] <= THRESHOLDS.cer_max
     assert rec["voice"]["similarity"] >= THRESHOLDS.similarity_min and rec["voice"]["snorm"] >= THRESHOLDS.snorm_min
     assert rec["fresh"]["copied"] == 0 and rec["thresholds"] == THRESHOLDS.as_dict()
     assert rec["recordings"] == [{"path": "data/speaker.flac", "sha256": sha256_file(ws / "data" / "speaker.flac")}]
