@@ -93,7 +93,7 @@ class Settings:
                                        help="Production without base weights (not promotable)")
     kernel_name: str | None = setting(None, env="LANE_KERNEL", help="Jupyter kernel for the stage notebooks")
     consent: str | None = setting(None, env="LANE_CONSENT", flag="--consent", job=True, path=True,
-                                  help="Speaker consent record (default: X.consent.json beside the recording X.flac)")
+                                  help="Consent record (default: the newest accepted spoken consent for the voice in the ledger)")
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, Any]:

@@ -163,7 +163,7 @@ _ALL: list[Reason] = [
     _r("consent_invalid", "the consent record is not JSON, breaks its schema, is not signed by a trusted key or not in the "
        "ledger, or its consent audio changed", "record the consent again with `lane consent record`; `lane verify-consent "
        "PATH` shows the first error", EXIT_INPUT),
-    _r("consent_statement_mismatch", "the consent recording does not say the challenge's statement: a one-time word was not "
+    _r("consent_statement_mismatch", "the consent recording does not say the challenge's statement: too few of its one-time words were "
        "heard, the use was not heard as issued, or too much of the text differs",
        "have the speaker read the statement exactly as printed, one-time words included, and record it again", EXIT_INPUT),
     _r("consent_speaker_mismatch", "the consent voice is not the recordings' voice: its similarity to them is below the "

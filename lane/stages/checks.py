@@ -7,8 +7,10 @@ registry name  check ids it records                                  failing rea
 config         config_valid: config file schema, lane, profile       config_invalid, unknown_lane
 head           head: git HEAD vs expected, clean tree if required    deterministic_head_mismatch
 audio          audio_present (+ transcript_present)                  missing_audio_path
-consent        consent: a verified spoken consent covers the recordings consent_missing, consent_invalid
-consent_voice  consent_voice: the recordings are still the consent's voice consent_speaker_mismatch
+consent        consent: a spoken consent (lane.consent) covers the      consent_missing, consent_invalid
+               recordings
+consent_voice  consent_voice: the recordings are still the consent's    consent_speaker_mismatch
+               voice (verify only, not EARLY)
 weights        weights_manifest_ok, weights_license_commercial,      weights_*, *_license_blocked,
                base_weights                                          base_weights_missing
 runtime        runtime_nemo, runtime_torch                           nemo_runtime_unavailable

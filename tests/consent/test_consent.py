@@ -146,7 +146,7 @@ def test_the_right_voice_saying_something_else_is_refused(ws: Path, fixed_words:
     from lane.consent.words import fixed_sentence, statement
 
     ch = _challenge(ws)
-    text = {"other_text": " ".join(SENTENCES[:2]),
+    text = {"other_text": "A letter arrived this morning with a stamp from a distant country.",
             "no_words": fixed_sentence("Jane Doe", "jane_voice", "commercial"),
             "other_words": statement("Jane Doe", "jane_voice", "commercial", ["banana", "zebra", "rocket", "piano"])}[take]
     err = _refused(ws, ch, str(_say(text, SPEAKER, ws / "takes" / f"{take}.wav")))
@@ -227,3 +227,44 @@ def test_a_self_asserted_record_no_longer_satisfies_a_promotable_profile(tmp_pat
     assert "self-asserted" in detail and "lane consent challenge" in detail and "lane consent record" in detail
     demo = _preflight(ws, "d1", profile="demo")
     assert demo["checks"]["consent"][0] and "not required" in demo["checks"]["consent"][1]
+
+
+# ------------------------------------------------------------------------------------------ CLI and pure parts
+def test_the_cli_issues_a_challenge_and_refuses_a_recording_for_an_unknown_one(tmp_path: Path) -> None:
+    from cli_runs import run_lane
+
+    ws = make_workspace(tmp_path / "ws")
+    done = run_lane(ws, "consent", "challenge", "--voice-profile-id", "acme_reader", "--speaker", "Jane Doe", "--json",
+                    "--root", str(ws))
+    ch = json.loads(done.out)
+    assert done.rc == 0 and len(ch["words"]) == 4 and ch["text"].endswith(", ".join(ch["words"]) + ".")
+    assert "named acme reader from my recordings, for commercial use" in ch["text"]
+    bad = run_lane(ws, "consent", "challenge", "--voice-profile-id", "../x", "--speaker", "Jane", "--root", str(ws))
+    assert bad.rc == 3 and "reason=config_invalid" in bad.out
+    (ws / "data").mkdir()
+    _say("Hello there.", SPEAKER, ws / "data" / "r.wav")
+    refused = run_lane(ws, "consent", "record", "data/r.wav", "--challenge", "cc-nope", "--audio", "data/r.wav",
+                       "--root", str(ws))
+    assert refused.rc == 3 and "reason=consent_not_fresh" in refused.out
+    shown = run_lane(ws, "consent", "show", "--root", str(ws))
+    assert shown.rc == 0 and ch["id"] in shown.out and "consent_challenge" in shown.out
+
+
+def test_the_statement_judgement_and_the_voice_score() -> None:
+    import numpy as np
+
+    from lane.consent.speech import judge
+    from lane.consent.voice import score
+    from lane.consent.words import statement
+
+    ch = Challenge("cc-x", "v", "Jane Doe", "commercial", WORDS, statement("Jane Doe", "v", "commercial", WORDS), "", "")
+    assert judge(ch.text, ch).problem() == ""
+    assert "not heard" in judge(ch.text.replace("museum", "apple").replace("teacher", "apple"), ch).problem()
+    assert "not heard" in judge(" ".join(reversed(ch.text.split())), ch).problem()  # the words, out of order
+    assert "use" in judge(ch.text.replace("commercial", "non commercial"), ch).problem()
+    rng = np.random.default_rng(0)
+    cohort = rng.standard_normal((30, 256)).astype(np.float32)
+    cohort /= np.linalg.norm(cohort, axis=1, keepdims=True)
+    me = rng.standard_normal(256).astype(np.float32)
+    near, far = me + 0.1 * rng.standard_normal(256).astype(np.float32), rng.standard_normal(256).astype(np.float32)
+    assert score(near, me, cohort).problem() == "" and score(far, me, cohort).problem() != ""
