@@ -268,3 +268,22 @@ def test_the_statement_judgement_and_the_voice_score() -> None:
     me = rng.standard_normal(256).astype(np.float32)
     near, far = me + 0.1 * rng.standard_normal(256).astype(np.float32), rng.standard_normal(256).astype(np.float32)
     assert score(near, me, cohort).problem() == "" and score(far, me, cohort).problem() != ""
+
+
+def test_the_report_row_shows_the_statement_the_scores_and_the_audio(
+        consented: tuple[Path, Challenge, dict[str, Any]]) -> None:
+    import base64
+
+    from lane.consent.summary import card_lines, report_consent
+
+    ws, ch, rec = consented
+    verify = {"artifacts": [{"kind": "consent_record", "path": rec["path"], "sha256": "0" * 64},
+                            {"kind": "consent_audio", "path": rec["audio"]["path"], "sha256": rec["audio"]["sha256"]}],
+              "stats": {"consent_kind": "spoken", "consent_speaker": "Jane Doe", "consent_use": "commercial",
+                        "consent_similarity": rec["voice"]["similarity"], "consent_snorm": rec["voice"]["snorm"]}}
+    row = report_consent(ws, verify)
+    assert row is not None and row["statement"] == ch.text and row["heard"] == rec["speech"]["heard"]
+    assert [r["ok"] for r in row["rows"]] == [True] * 7, row["rows"]
+    assert base64.b64decode(row["audio"]["data"]) == (ws / rec["audio"]["path"]).read_bytes()
+    card = "\n".join(card_lines({**row, "kind": "spoken"}))
+    assert "read a one-time statement" in card and "does not prove who that person is" in card

@@ -227,7 +227,7 @@ def test_consent_is_checked_and_certified(ws: Path) -> None:
     _st, pf = _preflight(ws, "c0", profile="production", allow_from_scratch=False)
     assert "consent_missing" in [e.code for e in pf.errors]
     _consent(ws, use="research")
-    st1, pf1 = _preflight(ws, "c1", profile="production")
+    _st1, pf1 = _preflight(ws, "c1", profile="production")
     assert "consent_missing" in [e.code for e in pf1.errors]
     record = _consent(ws)
     st2, pf2 = _preflight(ws, "c2", profile="production")
