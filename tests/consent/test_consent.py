@@ -259,7 +259,9 @@ def test_the_statement_judgement_and_the_voice_score() -> None:
 
     ch = Challenge("cc-x", "v", "Jane Doe", "commercial", WORDS, statement("Jane Doe", "v", "commercial", WORDS), "", "")
     assert judge(ch.text, ch).problem() == ""
-    assert "not heard" in judge(ch.text.replace("museum", "apple").replace("teacher", "apple"), ch).problem()
+    two_left = ch.text.replace("museum", "apple").replace("teacher", "apple")
+    assert judge(two_left, ch).problem() == ""  # 2 of the 4 heard, in order: the rule (lane.consent.policy)
+    assert "1 of 4 heard" in judge(two_left.replace("january", "apple"), ch).problem()
     assert "not heard" in judge(" ".join(reversed(ch.text.split())), ch).problem()  # the words, out of order
     assert "use" in judge(ch.text.replace("commercial", "non commercial"), ch).problem()
     rng = np.random.default_rng(0)
