@@ -14,10 +14,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session", autouse=True)
 def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ledger and provenance signing key for the whole session, outside every workspace (and out
-    of the developer's own ~/.config), inherited by the runs' kernels and CLI subprocesses."""
-    key = tmp_path_factory.mktemp("signing") / "signing-ed25519.pem"
+    """The trust anchors for the whole session, outside every workspace and out of the developer's own
+    ~/.config (XDG_CONFIG_HOME points at a session folder too), inherited by the runs' kernels and CLI
+    subprocesses: the signing key, the trusted-keys file and the rollback witness folder."""
+    anchors = tmp_path_factory.mktemp("anchors")
+    key = anchors / "signing-ed25519.pem"
     os.environ["LANE_SIGNING_KEY"] = str(key)
+    os.environ["LANE_TRUSTED_KEYS"] = str(anchors / "trusted-keys")
+    os.environ["LANE_WITNESS_DIR"] = str(anchors / "witness")
+    os.environ["XDG_CONFIG_HOME"] = str(anchors / "xdg")
     return key
 
 

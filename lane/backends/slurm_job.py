@@ -133,7 +133,8 @@ def job_env(ctx: RunContext, opts: SlurmOptions) -> list[tuple[str, str]]:
            ("LANE_REQUIRE_CLEAN_TREE", "1" if s.require_clean_tree else "0")]
     if s.kernel_name:
         env.append(("LANE_KERNEL", s.kernel_name))
-    for var in ("LANE_SIGNING_KEY", *(("PYTHONPATH",) if opts.container is None else ())):
+    anchors = ("LANE_SIGNING_KEY", "LANE_TRUSTED_KEYS", "LANE_WITNESS_DIR", "XDG_CONFIG_HOME")  # outside the workspace
+    for var in (*anchors, *(("PYTHONPATH",) if opts.container is None else ())):
         if ctx.env.get(var):
             env.append((var, ctx.env[var]))
     return env

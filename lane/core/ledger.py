@@ -5,12 +5,17 @@ Each entry carries the seed's per-prompt report fields (stage id, files changed,
 checks run, verdict, firstFail, certificateHash, integrityOk, traceId, runId, commit sha, status)
 plus `prev_hash` (the sha256 of the previous line's exact bytes, 64 zeros for the first entry) and
 `signature`: an Ed25519 signature (lane.core.signing) over the entry without its signature.
-`reports/ledger.head.json` records the entry count and the last line's hash, signed too. Appends
-hold a file lock (`reports/ledger.jsonl.lock`), so concurrent runs leave one valid chain.
-`reports/LEDGER.md` is regenerated after every append.
+`reports/ledger.head.json` records the entry count, the last line's hash, a version (the entry
+count: it only grows) and a timestamp, signed too; every append also records the new head in the
+rollback witness outside the workspace (lane.core.witness). Appends hold a file lock
+(`reports/ledger.jsonl.lock`), so concurrent runs leave one valid chain. `reports/LEDGER.md` is
+regenerated after every append. An entry may carry `evidence`: files the verdict reads (the run's
+configuration snapshot, settings.json, the stage's result.json) by path and sha256, re-hashed like
+artifacts.
 
 `verify` recomputes the chain, every signature (by a trusted key), each entry's certificate from its
-stored status, verdict, checks and artifacts, the head, and the artifact hashes on disk. It also
+stored status, verdict, checks and artifacts, the head and the witness (`ledger_rolled_back` when the
+head is older than the newest one this machine saw), and the artifact and evidence hashes on disk. It also
 reads the runs the runner recorded (`runs/<id>/train_status.json`): every stage the runner finished
 must have its entry, so neither a deleted ledger nor a dropped entry with the head rewritten passes.
 A path recorded by several entries (later runs rewrite `artifacts/dataset_manifest.<lane>.json`, say)
@@ -63,10 +68,17 @@ def _lines(root: str | os.PathLike[str]) -> list[bytes]:
     return [ln for ln in data.split(b"\n") if ln.strip()]
 
 
+def _rows(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{"kind": a["kind"], "path": a["path"], "sha256": a["sha256"]} for a in items]
+
+
 def make_entry(*, run_id: str, stage: str, lane: str | None, result: Mapping[str, Any] | None,
                gate: GateResult, status: str, reason: str, summary: str, commit_sha: str,
-               trace_id: str | None = None) -> dict[str, Any]:
-    """An entry (without prev_hash) in the seed's per-prompt report shape."""
+               trace_id: str | None = None, evidence: Sequence[Mapping[str, Any]] = (),
+               upstream: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """An entry (without prev_hash) in the seed's per-prompt report shape; `evidence`: the files the
+    verdict reads besides the artifacts ({kind, path, sha256}; sha256 None: the file did not exist);
+    `upstream`: the earlier stages' artifacts this stage ran on ({stage, kind, path, sha256})."""
     res = result or {}
     artifacts = [{"kind": a["kind"], "path": a["path"], "sha256": a["sha256"]} for a in res.get("artifacts") or []]
     return {
@@ -87,15 +99,17 @@ def make_entry(*, run_id: str, stage: str, lane: str | None, result: Mapping[str
         "commit_sha": commit_sha,
         "status": status,
         "reason": reason,
+        **({"evidence": _rows(evidence)} if evidence else {}),
+        **({"upstream": [dict(u) for u in upstream]} if upstream else {}),
     }
 
 
 def action_entry(*, run_id: str, action: str, lane: str | None, status: str, reason: str, summary: str,
-                 commit_sha: str, artifacts: Sequence[Mapping[str, str]] = (), **extra: Any) -> dict[str, Any]:
+                 commit_sha: str, artifacts: Sequence[Mapping[str, Any]] = (), **extra: Any) -> dict[str, Any]:
     """An entry for something done to a run rather than a stage of it (a job submitted to a scheduler,
     a job that ended or was cancelled): no checks and no certificate; its artifacts' hashes are still
     verified. `extra` adds fields (e.g. `job`: engine, job id, script hash)."""
-    arts = [{"kind": a["kind"], "path": a["path"], "sha256": a["sha256"]} for a in artifacts]
+    arts = _rows(artifacts)
     return {"schema": ENTRY_SCHEMA, "ts": now_iso(), "stage_id": action, "lane": lane,
             "files_changed": sorted({a["path"] for a in arts}), "artifacts": arts, "behavior_delta": summary,
             "checks_run": [], "verdict": None, "firstFail": None, "certificateHash": None, "integrityOk": True,
@@ -108,12 +122,22 @@ def _payload(entry: Mapping[str, Any]) -> bytes:
     return canonical_json({k: v for k, v in entry.items() if k != "signature"}).encode("utf-8")
 
 
-def _head_payload(entries: int, last_hash: str) -> bytes:
-    return canonical_json({"entries": entries, "last_hash": last_hash}).encode("utf-8")
+def _head_payload(entries: int, last_hash: str, version: int, timestamp: str) -> bytes:
+    return canonical_json({"entries": entries, "last_hash": last_hash, "timestamp": timestamp,
+                           "version": version}).encode("utf-8")
+
+
+def _head(n: int, last: str, signer: Any) -> dict[str, Any]:
+    """The signed head after `n` entries: version n (the ledger only grows), and when it was written."""
+    ts = now_iso()
+    return {"entries": n, "last_hash": last, "version": n, "timestamp": ts,
+            "signature": signer.sign(_head_payload(n, last, n, ts))}
 
 
 def append(root: str | os.PathLike[str], entry: Mapping[str, Any]) -> dict[str, Any]:
-    """Append one entry under the lock, chained to the last line and signed; returns the stored entry."""
+    """Append one entry under the lock, chained to the last line and signed, and witness the new
+    head outside the workspace; returns the stored entry."""
+    from . import witness
     from .signing import load_signer
 
     signer = load_signer(root)
@@ -128,9 +152,9 @@ def append(root: str | os.PathLike[str], entry: Mapping[str, Any]) -> dict[str, 
             f.write(line + b"\n")
             f.flush()
             os.fsync(f.fileno())
-        last = sha256_bytes(line)
-        atomic_write_json(head_path(root), {"entries": len(lines) + 1, "last_hash": last,
-                                            "signature": signer.sign(_head_payload(len(lines) + 1, last))})
+        head = _head(len(lines) + 1, sha256_bytes(line), signer)
+        atomic_write_json(head_path(root), head)
+        witness.record(root, head)
         write_markdown(root, [json.loads(x) for x in [*lines, line]])
     return stored
 
@@ -143,6 +167,12 @@ class VerifyResult:
     first_broken_index: int | None = None
     problem: str | None = None
     problems: list[str] = field(default_factory=list)
+    reason: str = "ok"  # ledger_broken, or ledger_rolled_back when the witness saw a newer head
+    witness: str = ""  # what the head was compared with
+
+    @property
+    def summary(self) -> str:
+        return f"{self.entries} entries; {self.witness}" if self.ok else f"{self.reason}: {self.problem}"
 
 
 def _check_entries(lines: list[bytes], trusted: set[str]) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
@@ -180,17 +210,29 @@ def _check_entries(lines: list[bytes], trusted: set[str]) -> tuple[list[dict[str
 
 
 def _check_artifacts(root: str | os.PathLike[str], entries: list[dict[str, Any]]) -> list[tuple[int, str]]:
-    """Each path against the latest entry that recorded it with integrity true."""
-    latest: dict[str, tuple[int, dict[str, Any]]] = {}
+    """Each path against the latest entry that recorded it: artifacts when that entry's integrity was
+    true, evidence rows always (a row without sha256 says the file did not exist then: not checked)."""
+    latest: dict[str, tuple[int, dict[str, Any], bool]] = {}
     for i, entry in enumerate(entries):
-        for a in entry.get("artifacts") or []:
+        rows = [(a, bool(entry.get("integrityOk", False))) for a in entry.get("artifacts") or []]
+        rows += [(a, True) for a in entry.get("evidence") or []]
+        for a, checked in rows:
             if isinstance(a, dict) and "path" in a:
-                latest[str(a["path"])] = (i, a)
+                latest[str(a["path"])] = (i, a, checked and a.get("sha256") is not None)
     problems = []
-    for _path, (i, a) in sorted(latest.items(), key=lambda kv: kv[1][0]):
-        if entries[i].get("integrityOk", False):
+    for _path, (i, a, checked) in sorted(latest.items(), key=lambda kv: kv[1][0]):
+        if checked:
             problems += [(i, f"entry {i}: {p}") for p in artifact_problems([a], root)]
     return problems
+
+
+def read_head(root: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The head as stored (unverified), or None when it is missing or unreadable."""
+    try:
+        head = read_json(head_path(root))
+    except (OSError, ValueError):
+        return None
+    return head if isinstance(head, dict) else None
 
 
 def _check_head(root: str | os.PathLike[str], lines: list[bytes], trusted: set[str]) -> list[tuple[int, str]]:
@@ -205,7 +247,11 @@ def _check_head(root: str | os.PathLike[str], lines: list[bytes], trusted: set[s
         if head.get("entries") != len(lines) or (lines and head.get("last_hash") != last):
             return [(len(lines), f"ledger head records {head.get('entries')} entries, file has "
                                  f"{len(lines)}: an entry was dropped or appended outside the lane")]
-        why = verify_signature(_head_payload(int(head["entries"]), str(head["last_hash"])), head.get("signature"), trusted)
+        if head.get("version") != head["entries"] or not head.get("timestamp"):
+            return [(len(lines), "ledger head has no version or timestamp (written before rollback protection, "
+                                 "or edited)")]
+        payload = _head_payload(int(head["entries"]), str(head["last_hash"]), int(head["version"]), str(head["timestamp"]))
+        why = verify_signature(payload, head.get("signature"), trusted)
         return [(len(lines), f"ledger head: signature: {why}")] if why else []
     except (ValueError, AttributeError, KeyError, TypeError):
         return [(len(lines), "reports/ledger.head.json is not valid JSON")]
@@ -241,7 +287,8 @@ def _check_runs(root: str | os.PathLike[str], entries: list[dict[str, Any]], n_l
 
 def verify(root: str | os.PathLike[str]) -> VerifyResult:
     """Recompute the chain, signatures, certificates, the head and the artifact hashes, and check that
-    every stage the runner recorded has its entry."""
+    every stage the runner recorded has its entry, and that the head is not older than the witness."""
+    from . import witness
     from .signing import trusted_keys
 
     lines = _lines(root)
@@ -250,22 +297,40 @@ def verify(root: str | os.PathLike[str]) -> VerifyResult:
     problems += _check_artifacts(root, entries)
     problems += _check_head(root, lines, trusted)
     problems += _check_runs(root, entries, len(lines))
+    seen = witness.check(root, lines, read_head(root))
+    problems += [(-1, p) for p in seen.rolled_back]  # first: a rollback explains whatever else is missing
+    problems += [(len(lines), p) for p in seen.rewritten]
     problems.sort(key=lambda p: p[0])
     if not problems:
-        return VerifyResult(True, len(lines))
-    return VerifyResult(False, len(lines), problems[0][0], problems[0][1], [p for _, p in problems])
+        return VerifyResult(True, len(lines), witness=seen.summary)
+    first = problems[0][0]
+    return VerifyResult(False, len(lines), first if first >= 0 else len(lines), problems[0][1], [p for _, p in problems],
+                        "ledger_rolled_back" if seen.rolled_back else "ledger_broken", seen.summary)
 
 
-def verify_cli(root: str | os.PathLike[str]) -> int:
+def remember(root: str | os.PathLike[str]) -> None:
+    """Witness the current head (after it verified): what a first look on this machine trusts."""
+    from . import witness
+
+    head = read_head(root)
+    if head and head.get("version"):
+        witness.record(root, head)
+
+
+def verify_cli(root: str | os.PathLike[str], extra: Sequence[str] = (), extra_reason: str = "ledger_broken") -> int:
+    """Print what `verify` found, and `extra` problems found beside the ledger (with their reason code);
+    the exit code. A ledger that verifies with no extra problem is remembered by the witness."""
     res = verify(root)
-    if res.ok:
-        print(f"ledger ok: {res.entries} entries; chain, signatures, certificates, head, artifacts and "
-              "recorded runs verified")
+    if res.ok and not extra:
+        remember(root)
+        print(f"ledger ok: {res.entries} entries; chain, signatures, certificates, head, artifacts, evidence and "
+              f"recorded runs verified; {res.witness}")
         return 0
-    for p in res.problems:
-        print(f"ledger broken: {p}")
-    print(f"first broken entry: {res.first_broken_index}")
-    return exit_code("ledger_broken")
+    reason = res.reason if not res.ok else extra_reason
+    for p in [*res.problems, *extra]:
+        print(f"{reason.replace('_', ' ')}: {p}")
+    print(f"first broken entry: {res.first_broken_index if not res.ok else res.entries}")
+    return exit_code(reason)
 
 
 # -------------------------------------------------------------------------------------- rendering

@@ -173,7 +173,8 @@ _ALL: list[Reason] = [
        "already used, or the audio was used before or copies a recording it should cover",
        "issue a new challenge (`lane consent challenge`) and record the speaker reading it", EXIT_INPUT),
     _r("signing_key_unavailable", "the ledger signing key cannot be read or created outside the workspace",
-       "check LANE_SIGNING_KEY / signing.key_path (a file outside the workspace, mode 0600)", EXIT_BLOCKED),
+       "check LANE_SIGNING_KEY (or ~/.config/voice-lane/signing-ed25519.pem): a file outside the workspace, mode 0600",
+       EXIT_BLOCKED),
     _r("provenance_invalid", "the bundle's signed provenance statement is missing, unsigned by a trusted key, or does not match its files",
        "rebuild and re-validate the bundle; `lane verify-bundle PATH` names the first problem", EXIT_GATE),
     _r("promotion_refused", "the run's verdict is NO-GO, or its evidence no longer verifies: the candidate is not made live",
@@ -181,6 +182,20 @@ _ALL: list[Reason] = [
     _r("bundle_not_promoted", "the bundle is not a live, GO, hash-verified voice", "promote a GO run (`lane promote RUN_ID`), "
        "or pass --allow-unpromoted for development", EXIT_GATE),
     _r("rollback_unavailable", "the voice has no earlier live bundle to go back to", "promote a GO run instead", EXIT_INPUT),
+    # --- trust: anchors outside the workspace, a frozen configuration, rollback protection ------------
+    _r("trust_anchor_in_workspace", "a workspace config file names signing keys or a key path (signing.trusted_keys, "
+       "signing.key_path): trust anchors come only from outside the workspace, so it is refused",
+       "remove the signing section from configs/lane.yaml; trust keys with LANE_TRUSTED_KEYS or "
+       "~/.config/voice-lane/trusted-keys (README: the signing key)", EXIT_BLOCKED),
+    _r("ledger_rolled_back", "the ledger's signed head is older than the newest head this machine has witnessed: "
+       "entries were removed by restoring an earlier ledger", "restore the newest reports/ledger.jsonl and "
+       "ledger.head.json from a trusted copy; `lane ledger verify` names the versions", EXIT_GATE),
+    _r("witness_unavailable", "the rollback witness outside the workspace cannot be read or written",
+       "make LANE_WITNESS_DIR (or ~/.config/voice-lane/witness) a writable folder outside the workspace", EXIT_BLOCKED),
+    _r("config_changed", "a resumed run's configuration differs from the snapshot frozen when it started",
+       "start a new run (`lane run` without --resume), or restore the configuration the run started with", EXIT_INPUT),
+    _r("candidate_mismatch", "the candidate bundle is not the promoted run's own: another path, run or voice than "
+       "the one verified", "promote the run whose candidate it is; never link or copy candidates by hand", EXIT_GATE),
     # --- lane serve: the answer to one request (its HTTP status: lane/serve/errors.py) ---------------
     _r("request_invalid", "the request is malformed: bad JSON, a missing or wrong field, an invalid header (such as "
        "a negative Content-Length), an unsupported format", "fix the request; the detail names what is wrong",

@@ -1,15 +1,16 @@
 """Ed25519 signatures for the ledger and the bundle provenance (the `cryptography` library; no
 hand-made crypto).
 
-- The private key lives outside the workspace: `LANE_SIGNING_KEY`, else `signing.key_path` in
-  configs/lane.yaml, else `~/.config/voice-lane/signing-ed25519.pem`. It is created on first use
-  (PKCS#8 PEM, mode 0600, its folder 0700). A key inside the workspace is refused: whoever can edit
-  the ledger could then re-sign it.
+- The private key lives outside the workspace (lane.core.anchors): `LANE_SIGNING_KEY`, else
+  `$XDG_CONFIG_HOME/voice-lane/signing-ed25519.pem` (`~/.config/voice-lane/...`), else
+  `/etc/voice-lane/signing-ed25519.pem`. It is created on first use (PKCS#8 PEM, mode 0600, its
+  folder 0700). A key inside the workspace is refused: whoever can edit the ledger could then re-sign it.
 - A signature names its key by fingerprint (`ed25519:` + the first 32 hex digits of the sha256 of
   the raw public key) and carries the public key, so a verifier needs no private key. A signature
-  counts only when its key is trusted: the local key, or a fingerprint pinned in
-  `signing.trusted_keys` (configs/lane.yaml), which is how a reviewer on another machine, or an
-  operator after rotating keys, keeps old entries verifiable.
+  counts only when its key is trusted: the local key, or a fingerprint in the trusted-keys file
+  outside the workspace (`LANE_TRUSTED_KEYS`, `~/.config/voice-lane/trusted-keys`), which is how a
+  reviewer on another machine, or an operator after rotating keys, keeps old entries verifiable. The
+  workspace's own config never adds a key (`signing.*` there is refused, lane.core.anchors).
 """
 
 from __future__ import annotations
@@ -25,20 +26,17 @@ from typing import Any
 
 from .reasons import LaneError
 
-DEFAULT_KEY = Path("~/.config/voice-lane/signing-ed25519.pem")
 PREFIX = "ed25519:"
 
 
-def _config_section(root: str | os.PathLike[str]) -> dict[str, Any]:
-    from .config import lane_section
-
-    return lane_section(root, "signing")
-
-
 def key_path(root: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    given = env.get("LANE_SIGNING_KEY") or _config_section(root).get("key_path") or str(DEFAULT_KEY)
-    return Path(os.path.expanduser(str(given))).resolve()
+    """Where the private key is (lane.core.anchors); LaneError when that is inside the workspace."""
+    from .anchors import key_file
+
+    try:
+        return key_file(root, env)
+    except LaneError as err:
+        raise LaneError("signing_key_unavailable", err.detail) from None
 
 
 def fingerprint_of(public_raw: bytes) -> str:
@@ -87,9 +85,6 @@ def load_signer(root: str | os.PathLike[str], env: Mapping[str, str] | None = No
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     path = key_path(root, env)
-    if path.is_relative_to(Path(root).resolve()):
-        raise LaneError("signing_key_unavailable", f"{path} is inside the workspace {Path(root).resolve()}: keep the "
-                        "signing key elsewhere (LANE_SIGNING_KEY)")
     try:
         if not path.exists():
             if not create:
@@ -108,8 +103,14 @@ def load_signer(root: str | os.PathLike[str], env: Mapping[str, str] | None = No
 
 
 def trusted_keys(root: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> set[str]:
-    """Fingerprints whose signatures count: the pinned ones, and the local key's when there is one."""
-    pinned = {str(k) for k in _config_section(root).get("trusted_keys") or []}
+    """Fingerprints whose signatures count: those in the trusted-keys file outside the workspace, and
+    the local key's when there is one. Nothing in the workspace adds to them. A trusted-keys file
+    that cannot be read (or lies inside the workspace) trusts nothing from it."""
+    from .anchors import read_trusted
+
+    pinned: set[str] = set()
+    with contextlib.suppress(LaneError, OSError):
+        pinned |= read_trusted(root, env)
     with contextlib.suppress(LaneError):
         pinned.add(load_signer(root, env, create=False).keyid)
     return pinned
@@ -132,7 +133,7 @@ def verify_signature(payload: bytes, signature: Mapping[str, Any] | None, truste
     if signature.get("keyid") != keyid:
         return "the signature's keyid does not match its public key"
     if keyid not in trusted:
-        return f"signed by {keyid}, which is not a trusted key (signing.trusted_keys)"
+        return f"signed by {keyid}, which is not a trusted key (LANE_TRUSTED_KEYS, ~/.config/voice-lane/trusted-keys)"
     try:
         public.verify(sig, payload)
     except InvalidSignature:
@@ -140,9 +141,19 @@ def verify_signature(payload: bytes, signature: Mapping[str, Any] | None, truste
     return ""
 
 
-def rotate(root: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> tuple[Signer, Signer]:
-    """Move the current key aside (`<name>.retired-<fingerprint>`) and create a new one; (old, new)."""
+def rotate(root: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> tuple[Signer, Signer, Path]:
+    """Move the current key aside (`<name>.retired-<fingerprint>`), create a new one, and add both
+    fingerprints to the trusted-keys file (outside the workspace), so every older signature keeps
+    verifying here; (old, new, the trusted-keys file)."""
+    from .anchors import add_trusted
+
     old = load_signer(root, env)
     retired = old.path.with_name(f"{old.path.name}.retired-{old.keyid.split(':', 1)[1][:12]}")
     os.replace(old.path, retired)
-    return Signer(old.private, retired), load_signer(root, env)
+    new = load_signer(root, env)
+    try:
+        trusted = add_trusted([old.keyid, new.keyid], root, env)
+    except (LaneError, OSError) as exc:
+        raise LaneError("signing_key_unavailable", f"new key {new.keyid} created, but the old one could not be "
+                        f"trusted: {exc}") from None
+    return Signer(old.private, retired), new, trusted

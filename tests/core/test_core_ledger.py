@@ -213,9 +213,10 @@ def _rechain(root: Path, entries: list[dict[str, Any]], *, sign_with: Any = None
         lines.append(line)
         prev = hashlib.sha256(line.encode()).hexdigest()
     _write_lines(root, lines)
-    head = {"entries": len(lines), "last_hash": prev}
     if sign_with is not None:
-        head["signature"] = sign_with.sign(ledger._head_payload(len(lines), prev))
+        head = ledger._head(len(lines), prev, sign_with)
+    else:
+        head = {"entries": len(lines), "last_hash": prev, "version": len(lines), "timestamp": "2026-12-01T00:00:00Z"}
     (root / "reports" / "ledger.head.json").write_text(json.dumps(head))
 
 
@@ -247,7 +248,8 @@ def test_deleted_ledger_next_to_recorded_runs_is_caught(completed_copy: tuple[Pa
     assert _cli_verify(python_exe, root).returncode == exit_code("ledger_broken")
 
 
-def test_entries_signed_with_another_key_are_caught(completed_copy: tuple[Path, Any], tmp_path: Path) -> None:
+def test_entries_signed_with_another_key_are_caught(completed_copy: tuple[Path, Any], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """An attacker's own key re-signs the whole rewritten chain and head: still not a trusted key."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -260,9 +262,14 @@ def test_entries_signed_with_another_key_are_caught(completed_copy: tuple[Path, 
     _rechain(root, entries, sign_with=other)
     res = ledger.verify(root)
     assert not res.ok and "not a trusted key" in (res.problem or "")
-    # the same key pinned in the config is trusted (how a rotated or remote key is accepted)
+    # pinned in the workspace's own config it still counts for nothing: trust anchors live outside it
     cfg = root / "configs" / "lane.yaml"
     cfg.write_text(cfg.read_text() + f"signing:\n  trusted_keys: [{other.keyid}]\n")
+    assert "not a trusted key" in (ledger.verify(root).problem or "")
+    # in the trusted-keys file outside the workspace it is trusted (how a rotated or remote key is accepted)
+    trusted = tmp_path / "trusted-keys"
+    trusted.write_text(f"# a reviewer's machine\n{other.keyid}\n")
+    monkeypatch.setenv("LANE_TRUSTED_KEYS", str(trusted))
     assert ledger.verify(root).ok, ledger.verify(root).problems
 
 
