@@ -23,7 +23,7 @@ from typing import Any, Unpack
 from ..core import protocol
 from ..core import status as run_status
 from ..core.config import Settings
-from ..core.fsutil import atomic_write_json, read_json, rel
+from ..core.fsutil import atomic_write_json, read_json, rel, sha256_file
 from ..core.gates import PASS, GateResult, certify, evaluate, later_hashes
 from ..core.ids import id_path
 from ..core.inputs import input_digests
@@ -112,6 +112,8 @@ class _Run:
         self.inputs: list[dict[str, Any]] = []
         self.cpu0 = 0.0
         self.kernel = "python3"
+        self.snapshot: Any = None  # lane.core.snapshot.Snapshot, frozen in start()
+        self.evidence: list[dict[str, Any]] = []  # what every ledger entry of the run binds besides its stage
 
     # ---------------------------------------------------------------------------- status
     def flush_status(self, **fields: Unpack[RunStatus]) -> None:
@@ -134,6 +136,13 @@ class _Run:
         p.update(self.extra)
         p.update({"root": str(self.root), "run_id": self.run_id, "run_dir": str(self.run_dir),
                   "stage": stage, "resume": bool(self.resume)})
+        if self.snapshot is not None:  # the stages read the configuration frozen at the start
+            from ..core.snapshot import frozen_manifest
+
+            p["config_snapshot"] = str(self.snapshot.path)
+            manifest = frozen_manifest(self.run_dir, self.snapshot)
+            if manifest is not None:
+                p["weights_manifest"] = rel(manifest, self.root)
         return p
 
     def results(self, names: list[str]) -> dict[str, dict[str, Any] | None]:
@@ -194,8 +203,8 @@ class _Run:
             raise LaneError("config_invalid", f"notebook for stage {stage!r} not found: {nb_in}")
         params = self.params(stage)
         order = list(self.settings.stages)
-        fp = rs.fingerprint(nb_in, params, self.cfg_hash, rs.upstream_artifacts(order, stage, self.results(order)),
-                            self.inputs, rs.code_hash())
+        upstream = rs.upstream_artifacts(order, stage, self.results(order))
+        fp = rs.fingerprint(nb_in, params, self.cfg_hash, upstream, self.inputs, rs.code_hash())
         skipped = self.try_skip(stage, fp)
         if skipped is not None:
             self.say(f"runner: stage {stage}: skipped (unchanged since PASS, certificate {skipped['certificate_hash'][:12]})")
@@ -222,9 +231,12 @@ class _Run:
                                  finished_at=now_iso(), commit_sha=self.commit,
                                  cpu_s=round(_children_cpu_s() - self.cpu0, 2),
                                  gpu_s=duration if self.on_gpu(stage) else 0.0)
+        rpath = result_path(self.run_dir, stage)
+        evidence = [*self.evidence, {"kind": "stage_result", "path": rel(rpath, self.root),
+                                     "sha256": sha256_file(rpath) if rpath.is_file() else None}]
         append(self.root, make_entry(run_id=self.run_id, stage=stage, lane=self.lane, result=res, gate=out.gate,
                                      status=out.status, reason=out.reason, summary=oc.ledger_summary(stage, out),
-                                     commit_sha=self.commit))
+                                     commit_sha=self.commit, evidence=evidence, upstream=upstream))
         if out.passed:
             atomic_write_json(self.run_dir / stage / rs.FINGERPRINT_FILE,
                               {"fingerprint": fp, "passed_at": now_iso(), "certificate_hash": out.gate.certificate_hash,
@@ -237,21 +249,23 @@ class _Run:
         if self.resume and not self.run_dir.is_dir():
             raise LaneError("run_not_found", f"runs/{self.run_id} does not exist")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        prev_started = None
+        self.freeze()
         if self.resume:
             self.stream.restore(run_status.read(self.root, self.run_id) or {})
-            with contextlib.suppress(OSError, ValueError):
-                prev_started = read_json(self.run_dir / "settings.json").get("created_at")
         started = now_iso()
-        atomic_write_json(self.run_dir / "settings.json", {
-            "run_id": self.run_id, "created_at": prev_started or started, "resumed_at": started if self.resume else None,
-            "settings": self.settings.as_dict(), "sources": dict(self.settings.sources),
-            "extra_params": self.extra, "notebooks": {k: str(v) for k, v in self.notebooks.items()},
-            "commit_sha": self.commit})
+        meta = self.run_dir / "settings.json"
+        if not meta.is_file():  # written once, like the snapshot: the ledger binds its hash
+            atomic_write_json(meta, {
+                "run_id": self.run_id, "created_at": started, "settings": self.settings.as_dict(),
+                "sources": dict(self.settings.sources), "extra_params": self.extra,
+                "notebooks": {k: str(v) for k, v in self.notebooks.items()}, "commit_sha": self.commit})
+        self.evidence.append({"kind": "run_settings", "path": rel(meta, self.root), "sha256": sha256_file(meta)})
         first: RunStatus = {"status": "running", "reason": None, "detail": "", "started_at": started, "exit_code": None,
                             "report_path": None, "owner": run_status.this_owner(), "heartbeat_at": started,
                             "heartbeat_s": run_status.HEARTBEAT_S}
-        if not self.resume:
+        if self.resume:
+            first["resumed_at"] = started
+        else:
             first["bundle_path"] = None
         self.flush_status(**first)
         self.say(f"runner: run {self.run_id} lane={self.lane} profile={self.settings.profile} "
@@ -261,6 +275,22 @@ class _Run:
                                     consent=self.settings.consent, weights_manifest=self.settings.weights_manifest)
         atomic_write_json(self.run_dir / "inputs.json", self.inputs)
         self.kernel = choose_kernel(self.settings, self.root)
+
+    def freeze(self) -> None:
+        """The run's configuration snapshot: written at the first start, and a resume must resolve to
+        the same configuration (config_changed otherwise). Its hash goes into every ledger entry."""
+        from ..core.snapshot import MANIFEST_COPY, freeze
+
+        snap, changed = freeze(self.root, self.run_dir, self.run_id, self.settings.as_dict())
+        if changed:
+            raise LaneError("config_changed", f"run {self.run_id} started with another configuration: "
+                            + "; ".join(changed[:4]) + (f" (and {len(changed) - 4} more)" if len(changed) > 4 else ""))
+        self.snapshot = snap
+        self.evidence = [{"kind": "config_snapshot", "path": rel(snap.path, self.root), "sha256": snap.sha256}]
+        pinned = (snap.doc.get("weights") or {}).get("sha256")
+        if pinned:
+            self.evidence.append({"kind": "weights_manifest_copy", "path": rel(self.run_dir / MANIFEST_COPY, self.root),
+                                  "sha256": pinned})
 
     def run_stages(self) -> tuple[RunState, str, str]:
         """Every configured stage in order; (status, reason, detail) of the run."""

@@ -78,6 +78,7 @@ class CheckContext:
     config_path: str | os.PathLike[str] | None = None
     consent: str | None = None
     voice_profile_id: str | None = None
+    snapshot: str | None = None  # the run's frozen configuration (lane.core.snapshot): lane, profile, licences
     max_audio_files: int | None = None  # probe at most this many files of a large folder
     spec: LaneSpec | None = None
     prof: dict[str, Any] = field(default_factory=dict)
@@ -130,15 +131,19 @@ def _check_profile_settings(prof: dict[str, Any], root: Path) -> None:
 
 
 def check_config(ctx: CheckContext) -> list[Finding]:
-    from ..core.config import lane_config_file, load_profile, validate_config_file
-    from ..core.lanes import load_lane
+    from ..core.anchors import workspace_problem
+    from ..core.config import lane_config_file, validate_config_file
+    from ..core.snapshot import frozen_lane, frozen_profile
 
     try:
         cfg = lane_config_file(ctx.root, ctx.config_path)
+        anchors = workspace_problem(ctx.root, ctx.config_path)
+        if anchors:
+            raise LaneError("trust_anchor_in_workspace", anchors)
         if cfg is not None and cfg.exists():
             validate_config_file(cfg, ctx.root)
-        ctx.spec = load_lane(ctx.root, ctx.lane)
-        ctx.prof = load_profile(ctx.profile, ctx.root)
+        ctx.spec = frozen_lane(ctx.snapshot, ctx.lane, ctx.root)
+        ctx.prof = frozen_profile(ctx.snapshot, ctx.profile, ctx.root)
         _check_profile_settings(ctx.prof, Path(ctx.root))
     except LaneError as err:
         return [Finding("config_valid", False, f"{err.code}: {err.detail}", err)]
@@ -256,6 +261,7 @@ _LICENCE_CODES = ("weights_license_blocked", "code_license_blocked")
 
 def check_weights(ctx: CheckContext) -> list[Finding]:
     """The manifest's files and hashes, its licences (separately), and base weights where required."""
+    from ..core.snapshot import frozen_policy
     from ..core.weights import verify_manifest
 
     if not ctx.weights_manifest:
@@ -263,7 +269,8 @@ def check_weights(ctx: CheckContext) -> list[Finding]:
         return [Finding("weights_manifest_ok", False, no_manifest.detail, no_manifest),
                 Finding("weights_license_commercial", False, "no manifest: licences unknown",
                         LaneError("weights_license_blocked", "no manifest: licences unknown"))]
-    report = verify_manifest(resolve_input(ctx.weights_manifest, ctx.root), ctx.root)
+    report = verify_manifest(resolve_input(ctx.weights_manifest, ctx.root), ctx.root,
+                             policy=frozen_policy(ctx.snapshot, ctx.root))
     ctx.weights = [e.as_dict() for e in report.entries]
     files = [p for p in report.problems if p.code not in _LICENCE_CODES]
     licences = [p for p in report.problems if p.code in _LICENCE_CODES]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..core.config import load_profile
 from ..core.fsutil import atomic_write_text
 from ..core.media import MediaItem, md_table, media_dir, save_wav, write_index
 from ..core.stage import StageRun
@@ -21,7 +20,7 @@ def run(st: StageRun, p: StageParams) -> Path:
     from ..bundle import build_bundle
 
     with st.guard():
-        bundle = build_bundle(st, load_profile(p.profile, p.root_path), run_dir=st.run_dir, root=p.root_path,
+        bundle = build_bundle(st, p.profile_config(), run_dir=st.run_dir, root=p.root_path,
                               voice_profile_id=p.voice_profile_id)
     write_media(st, bundle)
     return bundle

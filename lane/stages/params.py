@@ -32,6 +32,7 @@ class StageParams(Settings):
     run_dir: str | None = None
     stage: str = ""
     resume: bool = False
+    config_snapshot: str | None = None  # the run's frozen configuration (lane.core.snapshot); None by hand
 
     def __post_init__(self) -> None:
         self.root = str(Path(self.root).resolve())  # before open() changes the working directory
@@ -43,6 +44,12 @@ class StageParams(Settings):
         names = {f.name for f in dataclasses.fields(cls) if f.name != "sources"}
         values = {k: ns[k] for k in names if k in ns}
         return cls(**values)
+
+    def profile_config(self) -> dict[str, Any]:
+        """The run's profile as frozen when it started (the live profile file for a notebook opened by hand)."""
+        from ..core.snapshot import frozen_profile
+
+        return frozen_profile(self.config_snapshot, self.profile, self.root_path)
 
     @property
     def root_path(self) -> Path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.config import load_profile
 from ..core.stage import StageRun
 from .params import StageParams
 
@@ -21,7 +20,7 @@ def prepare(st: StageRun, p: StageParams) -> Any:
     from ..data import plots, prepare_dataset
 
     with st.guard():
-        prof = load_profile(p.profile, p.root_path)
+        prof = p.profile_config()
         ds = prepare_dataset(st, prof, audio=str(p.audio or ""), transcript=p.transcript or None,
                              input_format=p.input_format, out_dir=st.stage_dir / "data",
                              weights_manifest=p.weights_manifest, lane=p.lane)
@@ -36,7 +35,7 @@ def fit(st: StageRun, p: StageParams, ds: Any) -> Any:
     from ..nemo.train import train_voice
 
     with st.guard():
-        prof = load_profile(p.profile, p.root_path)
+        prof = p.profile_config()
         tr = train_voice(st, prof, ds, out_dir=st.stage_dir / "model", weights_manifest=p.weights_manifest or None,
                          allow_from_scratch=bool(p.allow_from_scratch), resume=bool(p.resume))
         st.check("training_finished", tr.steps > 0,

@@ -545,9 +545,7 @@ def validate_stage(st: StageRun, profile: dict[str, Any], *, root: str | os.Path
 
 def run(st: StageRun, p: StageParams) -> dict[str, Any]:
     """The validate stage's entry point (notebooks/validate.ipynb)."""
-    from ..core.config import load_profile
-
     with st.guard():
-        return validate_stage(st, load_profile(p.profile, p.root_path), root=p.root_path, run_dir=st.run_dir,
+        return validate_stage(st, p.profile_config(), root=p.root_path, run_dir=st.run_dir,
                               voice_profile_id=p.voice_profile_id,
                               weights_manifest=str(p.path(p.weights_manifest)) if p.weights_manifest else None)

@@ -60,14 +60,17 @@ def run_preflight(st: StageRun, *, root: str | os.PathLike[str], lane: str, prof
                   weights_manifest: str | None = None, allow_from_scratch: bool = False,
                   require_clean_tree: bool = False, config_path: str | os.PathLike[str] | None = None,
                   consent: str | None = None, voice_profile_id: str | None = None,
-                  raise_first: bool = True) -> Preflight:
+                  raise_first: bool = True, config_snapshot: str | None = None) -> Preflight:
     """Run every preflight check, recording each on `st`, then raise the first failure as its
     LaneError (unless raise_first=False)."""
     ctx = CheckContext(root=Path(root).resolve(), lane=lane, profile=profile, audio=audio, transcript=transcript,
                        expected_head=expected_head, require_clean_tree=require_clean_tree,
                        weights_manifest=weights_manifest, allow_from_scratch=allow_from_scratch,
-                       config_path=config_path, consent=consent, voice_profile_id=voice_profile_id)
+                       config_path=config_path, consent=consent, voice_profile_id=voice_profile_id,
+                       snapshot=config_snapshot)
     pf = Preflight()
+    if config_snapshot:  # the configuration this run froze at its start: in verify's certificate too
+        st.artifact("config_snapshot", config_snapshot)
     total = len(ALL) + 1
     findings = run_checks(ctx, ALL, on_start=lambda i, n, name: st.progress(i, total, name))
     _record(st, pf, findings)
@@ -130,4 +133,4 @@ def run(st: StageRun, p: StageParams) -> Preflight:
                              transcript=p.transcript, input_format=p.input_format, expected_head=p.expected_head,
                              weights_manifest=p.weights_manifest, allow_from_scratch=p.allow_from_scratch,
                              require_clean_tree=p.require_clean_tree, consent=p.consent,
-                             voice_profile_id=p.voice_profile_id)
+                             voice_profile_id=p.voice_profile_id, config_snapshot=p.config_snapshot)

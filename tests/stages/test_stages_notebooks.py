@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 # what the runner injects into every stage (lane.runner): the parameters cell must name these
-INJECTED = {"root", "run_id", "run_dir", "stage", "resume", "lane", "profile"}
+INJECTED = {"root", "run_id", "run_dir", "stage", "resume", "lane", "profile", "config_snapshot"}
 
 
 def _cells(path: Path) -> list[dict]:
