@@ -1,7 +1,8 @@
 """The one place that decides GO or NO-GO, and what follows from it.
 
-A run is GO if and only if every rule below holds, each from evidence in the run directory and the
-workspace, re-verified now (nothing is taken on trust from an earlier rendering):
+A run is GO if and only if every rule below holds, each from evidence the signed ledger certifies
+(lane.evidence: the run's configuration snapshot, its stage results, its own candidate), verified
+now (nothing is taken on trust from an earlier rendering, a status file or a live config file):
 
 ==================  ================================================================  ======================
 rule                holds when                                                        otherwise
@@ -9,19 +10,24 @@ rule                holds when                                                  
 run_completed       the run ended `completed`                                          its own reason
 stages_complete     every stage the lane declares (validate is required) passed in     stages_incomplete
                     this run, or was skipped unchanged with its evidence re-verified
-promotable          lane and profile promotable, not from scratch, and the train       lane_not_promotable,
-                    stage and the bundle say the models are promotable                 experimental_lane
-licences            verify: weights manifest ok, code and weights licences allowed     weights_*, *_blocked
+promotable          lane and profile (as frozen) promotable, not from scratch, the     lane_not_promotable,
+                    train stage and the bundle say the models are promotable, and      experimental_lane
+                    every base they were fine-tuned from says `promotable: true`
+licences            verify's checks passed, and every licence in the frozen weights    weights_*, *_blocked
+                    manifest is allowed by the frozen policy (judged again now)
 consent             a spoken consent (signed, in the ledger) of the recordings' voice  consent_missing,
                     covers them and permits commercial use                            consent_speaker_mismatch
 quality_evaluated   every metric with a lane floor was measured (no evaluator          not_evaluated
                     missing, none made optional)
-quality_passed      validate's gated metrics are all within their thresholds          gate_failed
-thresholds_floor    the profile's thresholds are at least as strict as FLOORS          thresholds_below_floor
-bundle              the candidate bundle was validated at export and its hashes        bundle_invalid
-                    verify now
-evidence            the ledger verifies (chain, signatures, certificates, head, runs)  ledger_broken
-                    and every stage's artifacts still have their certified hashes
+quality_passed      every recorded metric value meets the stricter of the frozen       gate_failed
+                    threshold and the floor (values are judged, not `ok` flags)
+thresholds_floor    the frozen thresholds are at least as strict as the floors         thresholds_below_floor
+                    (FLOORS, per evaluator class: EVALUATOR_FLOORS)
+bundle              the run's own candidate was validated at export, names this run    bundle_invalid,
+                    and voice, and its hashes verify now                               candidate_mismatch
+evidence            the ledger verifies (chain, signatures, certificates, head,        ledger_broken,
+                    witness, runs), every stage's artifacts keep their certified       ledger_rolled_back
+                    hashes, and every file the verdict reads is the one certified
 protocol_lines      PROGRESS, STATS and ARTIFACT lines were emitted                    not_evaluated
 train_status        train_status and its run copy exist                               not_evaluated
 ==================  ================================================================  ======================
@@ -29,19 +35,20 @@ train_status        train_status and its run copy exist                         
 On a profile that is not promotable, consent, quality_evaluated and thresholds_floor do not apply
 (shown as n/a): the run is NO-GO for the one reason that it is not promotable, and its metrics are
 advisory. Then: `seal` writes the signed provenance into the candidate bundle, `promote` makes a GO
-candidate the live voice (a ledger entry), `rollback` restores the previous live voice.
+candidate the live voice (a ledger entry naming its hashes), `rollback` restores the previous live
+voice, and `servable` says whether a live bundle may be served: only one a verifying ledger promoted.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .core.fsutil import read_json
 from .core.reasons import REASONS, LaneError
+from .evidence import Evidence, gather, read
 
 State = Literal["ok", "failed", "missing", "n/a"]
 Bound = tuple[float | None, float | None]
@@ -82,6 +89,11 @@ def floors_for(classes: dict[str, Any] | None = None) -> dict[str, Bound]:
 
 
 FLOORS: dict[str, Bound] = floors_for()  # with the default evaluators (pocketsphinx, GE2E, DNSMOS)
+
+
+def floors_of(ev: Evidence) -> dict[str, Bound]:
+    """The floors for a run: those of the evaluator classes its (certified) validation recorded."""
+    return floors_for({r: (e or {}).get("class") for r, e in ev.evaluators.items() if isinstance(e, dict)})
 METRIC_LABELS = {
     "sanity_failures": "clips failing sanity (NaN, silence, clipping, pauses, length)",
     "nemo_onnx_mcd": "NeMo vs ONNX agreement (MCD, dB)",
@@ -100,137 +112,8 @@ METRIC_LABELS = {
 
 
 # ------------------------------------------------------------------------------------------ evidence
-@dataclass
-class Evidence:
-    """What the rules read: the run directory, re-verified now."""
-
-    root: Path
-    run_id: str
-    run_dir: Path
-    settings: dict[str, Any]
-    meta: dict[str, Any]
-    status: dict[str, Any]
-    records: dict[str, Any]
-    results: dict[str, dict[str, Any] | None]
-    gates: dict[str, dict[str, Any]]
-    profile: dict[str, Any] = field(default_factory=dict)
-    profile_problem: str = ""
-    lane_stages: tuple[str, ...] = ()
-    lane_promotable: bool = False
-    lane_status: str = ""
-    ledger_ok: bool = False
-    ledger_problem: str = ""
-    bundle_dir: Path | None = None
-    bundle_problems: list[str] = field(default_factory=list)
-    manifest: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    evaluators: dict[str, Any] = field(default_factory=dict)  # validate's evaluators by role (class, id, sha256)
-
-    @property
-    def floors(self) -> dict[str, Bound]:
-        return floors_for({r: (e or {}).get("class") for r, e in self.evaluators.items() if isinstance(e, dict)})
-
-    def check(self, stage: str, check_id: str) -> dict[str, Any] | None:
-        for c in (self.results.get(stage) or {}).get("checks") or []:
-            if c.get("id") == check_id:
-                return dict(c)
-        return None
-
-    def stat(self, stage: str, key: str) -> Any:
-        return ((self.results.get(stage) or {}).get("stats") or {}).get(key)
-
-    @property
-    def profile_promotable(self) -> bool:
-        return bool(self.profile.get("promotable", False)) and not self.settings.get("allow_from_scratch")
-
-
-def _read(path: Path) -> Any:
-    try:
-        return read_json(path)
-    except (OSError, ValueError):
-        return None
-
-
-def _stage_evidence(root: Path, run_dir: Path, names: list[str],
-                    records: dict[str, Any]) -> tuple[dict[str, dict[str, Any] | None], dict[str, dict[str, Any]]]:
-    """Each stage's result (only those this run's runner recorded) and its gate re-evaluated now."""
-    from .core.gates import evaluate, later_hashes
-    from .core.stage import result_path
-
-    results: dict[str, dict[str, Any] | None] = {}
-    for name in names:
-        res = _read(result_path(run_dir, name))
-        results[name] = res if isinstance(res, dict) and (not records or name in records) else None
-    gates: dict[str, dict[str, Any]] = {}
-    for i, name in enumerate(names):
-        res, rec = results[name], records.get(name) or {}
-        later = later_hashes([r for r in (results[n] for n in names[i + 1:]) if r is not None])
-        gate = evaluate(res, root, later).as_dict() if res is not None else None
-        if gate is not None and rec.get("verdict") == "FAIL":
-            gate["verdict"] = "FAIL"  # the runner failed it (e.g. the notebook raised after writing a result)
-        if gate is not None and rec.get("certificate_hash"):
-            gate["certificate_hash"] = rec["certificate_hash"]  # the certified outcome, as in the ledger
-        if rec or res is not None:
-            gates[name] = gate or {"verdict": rec.get("verdict", "FAIL"), "integrity_ok": False,
-                                   "certificate_hash": rec.get("certificate_hash"), "first_fail": rec.get("first_fail")}
-    return results, gates
-
-
-def _config_evidence(ev: Evidence) -> None:
-    from .core.config import load_profile
-    from .core.lanes import load_lane
-
-    try:
-        ev.profile = load_profile(str(ev.settings.get("profile") or ""), ev.root)
-    except LaneError as err:
-        ev.profile_problem = f"{err.code}: {err.detail}"
-    try:
-        spec = load_lane(ev.root, str(ev.settings.get("lane") or ""))
-        ev.lane_stages, ev.lane_promotable, ev.lane_status = spec.stages, spec.promotable, spec.status
-    except LaneError:
-        pass
-
-
-def _bundle_evidence(ev: Evidence) -> None:
-    from .bundle.check import validate_voice_bundle
-
-    bundle = ev.status.get("bundle_path")
-    if not bundle:
-        return
-    ev.bundle_dir = (ev.root / bundle).resolve()
-    check = validate_voice_bundle(ev.bundle_dir, ev.root)
-    ev.bundle_problems = check.problems
-    ev.manifest = _read(ev.bundle_dir / "manifest.json") or {}
-    validation = _read(ev.bundle_dir / "validation.json") or {}
-    ev.metrics, ev.evaluators = validation.get("metrics") or {}, validation.get("evaluators") or {}
-
-
-def gather(root: str | os.PathLike[str], run_id: str) -> Evidence:
-    """Everything the rules need, read from runs/<run_id>/ and verified now."""
-    from .core import ledger
-    from .core.ids import id_path
-
-    rootp = Path(root).resolve()
-    run_dir = id_path(rootp, "runs", "run id", run_id)
-    if not run_dir.is_dir():
-        raise LaneError("run_not_found", f"runs/{run_id} does not exist under {rootp}")
-    meta = _read(run_dir / "settings.json") or {}
-    settings: dict[str, Any] = meta.get("settings") or {}
-    status: dict[str, Any] = _read(run_dir / "train_status.json") or {}
-    records = status.get("stages") or {}
-    names = list(settings.get("stages") or status.get("stage_order") or [])
-    names += [n for n in sorted(p.parent.name for p in run_dir.glob("*/result.json"))
-              if n not in names and (not records or n in records)]
-    results, gates = _stage_evidence(rootp, run_dir, names, records)
-    ev = Evidence(rootp, run_id, run_dir, settings, meta, status, records, results, gates)
-    _config_evidence(ev)
-    verdict = ledger.verify(rootp)
-    ev.ledger_ok, ev.ledger_problem = verdict.ok, verdict.problem or ""
-    _bundle_evidence(ev)
-    if not ev.metrics:
-        summary = _read(run_dir / "validate" / "metrics.json") or {}
-        ev.metrics, ev.evaluators = dict(summary.get("metrics") or {}), dict(summary.get("evaluators") or {})
-    return ev
+# What the rules read, each piece certified by the ledger: lane.evidence (Evidence and gather, re-exported here).
+__all__ = ["FLOORS", "Decision", "Evidence", "decide", "gather", "promote", "rollback", "servable"]
 
 
 # ------------------------------------------------------------------------------------------ rules
@@ -282,7 +165,10 @@ def rule_stages_complete(ev: Evidence) -> Item:
         return _ok("stages_complete", label, f"{len(wanted)} of {len(wanted)} PASS"
                    + (f" ({', '.join(skipped)} skipped unchanged, evidence re-verified)" if skipped else ""))
     not_run = [s for s in bad if s not in ev.gates]
-    return _no("stages_complete", label, "not PASS: " + ", ".join(s + (" (not run)" if s in not_run else "") for s in bad),
+    stale = {s: ev.gates[s]["stale"] for s in bad if ev.gates.get(s, {}).get("stale")}
+    return _no("stages_complete", label, "not PASS: " + ", ".join(
+               s + (" (not run)" if s in not_run else f" (ran on a {stale[s]} that has changed since)" if s in stale
+                    else "") for s in bad),
                "stages_incomplete", f"Not every stage passed in this run ({', '.join(bad)}): a verdict needs "
                "the whole lane, validate included.", "missing" if set(bad) == set(not_run) else "failed")
 
@@ -308,11 +194,43 @@ def rule_promotable(ev: Evidence) -> Item:
         problems.append("the bundle says its models are not promotable")
     if ev.stat("train", "promotable") is None and "train" in ev.lane_stages:
         problems.append("the train stage recorded no promotability")
+    problems += _base_problems(ev)
     if not problems:
         return _ok("promotable", label, f"lane {ev.settings.get('lane')}, profile {profile}, models from licensed bases")
-    return _no("promotable", label, "; ".join(problems), "lane_not_promotable",
-               f"{problems[0][0].upper()}{problems[0][1:]}" + (" (a demo voice is for trying the lane, never for release)."
-                                                               if profile == "demo" else "."))
+    text = "; ".join(problems)
+    return _no("promotable", label, text, "lane_not_promotable",
+               f"{text[0].upper()}{text[1:]}" + (" (a demo voice is for trying the lane, never for release)."
+                                                 if profile == "demo" else "."))
+
+
+def _base_problems(ev: Evidence) -> list[str]:
+    """Every base the bundle was fine-tuned from must say, in the frozen weights manifest, that a voice
+    made from it may be released (`promotable: true`)."""
+    entries = {e.get("id"): e for e in ((ev.weights.get("manifest") or {}).get("entries") or [])}
+    out = []
+    for base in ev.manifest.get("base_weights") or []:
+        entry = entries.get(base.get("id"))
+        if entry is None:
+            out.append(f"its base {base.get('id')} is not in the run's weights manifest")
+        elif entry.get("promotable") is not True:
+            out.append(f"its base {base.get('id')} is not promotable (the weights manifest says "
+                       f"{'promotable: false' if entry.get('promotable') is False else 'nothing about promotable'})")
+    return out
+
+
+def _licence_judgements(ev: Evidence) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """Every licence of the frozen weights manifest judged again by the frozen policy: (blocked: code,
+    entry id, why), and a note per entry allowed through an OR (the branch taken)."""
+    blocked, notes = [], []
+    for e in (ev.weights.get("manifest") or {}).get("entries") or []:
+        for field_, code in (("code_license", "code_license_blocked"), ("weights_license", "weights_license_blocked")):
+            expr = e.get(field_)
+            chosen = ev.policy.choose(expr) if ev.policy is not None else None
+            if chosen is None:
+                blocked.append((code, str(e.get("id")), ev.policy.explain(expr) if ev.policy else "no licence policy"))
+            elif " OR " in str(expr).upper():
+                notes.append(f"{e.get('id')} {field_.split('_')[0]}: {expr} -> {chosen}")
+    return blocked, notes
 
 
 def rule_licences(ev: Evidence) -> Item:
@@ -327,8 +245,17 @@ def rule_licences(ev: Evidence) -> Item:
             code = code if code in REASONS else "weights_license_blocked"
             return _no("licences", label, f"verify check `{check_id}`: {c.get('detail')}", code,
                        f"A weights entry failed its check: {c.get('detail')}.")
+    if ev.snapshot is None or not ev.weights.get("manifest"):
+        return _no("licences", label, "no frozen weights manifest", "not_evaluated",
+                   "The run's weights manifest was not frozen with its configuration: its licences cannot be judged.",
+                   "missing")
+    blocked, branches = _licence_judgements(ev)
+    if blocked:
+        code, entry, why = blocked[0]
+        return _no("licences", label, f"{entry}: {why}", code, f"A licence of weights entry {entry} is not allowed: {why}.")
     c = ev.check("verify", "weights_license_commercial") or {}
-    return _ok("licences", label, str(c.get("detail", "")))
+    return _ok("licences", label, str(c.get("detail", "")) + (f"; OR branches taken: {'; '.join(branches)}"
+                                                             if branches else ""))
 
 
 def rule_consent(ev: Evidence) -> Item:
@@ -360,7 +287,7 @@ def rule_consent(ev: Evidence) -> Item:
 
 def _gated(ev: Evidence) -> dict[str, dict[str, Any]]:
     res = ev.results.get("validate") or {}
-    return {str(c["id"]): c for c in res.get("checks") or [] if c.get("id") in ev.floors or "threshold" in c}
+    return {str(c["id"]): c for c in res.get("checks") or [] if c.get("id") in floors_of(ev) or "threshold" in c}
 
 
 def rule_quality_evaluated(ev: Evidence) -> Item:
@@ -371,26 +298,80 @@ def rule_quality_evaluated(ev: Evidence) -> Item:
         return _no("quality_evaluated", label, "no validate result", "not_evaluated",
                    "The voice's quality was never measured in this run.", "missing")
     gated = _gated(ev)
-    missing = [m for m in ev.floors if m not in gated or gated[m].get("ok") is None or gated[m].get("optional")]
+    missing = [m for m in floors_of(ev) if m not in gated or gated[m].get("ok") is None or gated[m].get("optional")]
     if missing:
         return _no("quality_evaluated", label, f"not measured, or optional: {', '.join(missing)}", "not_evaluated",
                    f"Some quality was not measured ({', '.join(missing)}): a missing evaluator is never a pass.")
-    return _ok("quality_evaluated", label, f"{len(ev.floors)} metrics measured")
+    return _ok("quality_evaluated", label, f"{len(floors_of(ev))} metrics measured")
+
+
+def _threshold_bound(th: Any) -> Bound | None:
+    """A profile threshold ({min, max}) as a bound; None when it gates nothing."""
+    if not isinstance(th, dict):
+        return None
+    lo, hi = th.get("min"), th.get("max")
+    if lo is None and hi is None:
+        return None
+    return (None if lo is None else float(lo), None if hi is None else float(hi))
+
+
+def _stricter(a: Bound | None, b: Bound) -> Bound:
+    if a is None:
+        return b
+    lows = [x for x in (a[0], b[0]) if x is not None]
+    highs = [x for x in (a[1], b[1]) if x is not None]
+    return (max(lows) if lows else None, min(highs) if highs else None)
+
+
+def effective_bound(ev: Evidence, metric: str) -> Bound | None:
+    """What a metric's recorded value must meet: the frozen profile's threshold, and for a promotable
+    profile the stricter of it and the lane's floor. None: not gated (advisory)."""
+    bound = _threshold_bound(ev.thresholds.get(metric))
+    floors = floors_of(ev)
+    if ev.profile_promotable and metric in floors:
+        return _stricter(bound, floors[metric])
+    return bound
+
+
+def metric_value(ev: Evidence, metric: str) -> float | None:
+    """The value validate recorded for a metric (its check's, else the validation metrics')."""
+    c = ev.check("validate", metric) or {}
+    value = c.get("value", ev.metrics.get(metric))
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return float(value)
+
+
+def _judged(ev: Evidence) -> list[tuple[str, float | None, Bound, dict[str, Any] | None]]:
+    """(metric, recorded value, the bound it must meet, its check) for every gated metric."""
+    names = list(dict.fromkeys([*floors_of(ev), *ev.thresholds, *_gated(ev)]))
+    rows = []
+    for m in names:
+        bound = effective_bound(ev, m)
+        if bound is not None:
+            rows.append((m, metric_value(ev, m), bound, ev.check("validate", m)))
+    return rows
 
 
 def rule_quality_passed(ev: Evidence) -> Item:
+    """Values, not flags: each recorded value against the stricter of the frozen threshold and the floor.
+    An `ok: true` beside a failing value is evidence of tampering (or of a threshold changed mid-run)."""
     label = "validate: every gated metric within its threshold"
     gate = ev.gates.get("validate")
     if gate is None:
         return _no("quality_passed", label, "validate did not run", "stages_incomplete",
                    "The voice's quality was never measured in this run.", "missing")
-    failed = [c for c in _gated(ev).values() if c.get("ok") is False]
+    failed = [(m, v, b, c) for m, v, b, c in _judged(ev)
+              if (v is not None and not _meets(v, b)) or (c or {}).get("ok") is False]
     if failed:
-        f = failed[0]
-        return _no("quality_passed", label, ", ".join(f"{c['id']}={c.get('value')}" for c in failed), "gate_failed",
-                   f"The voice misses its quality bar: {METRIC_LABELS.get(f['id'], f['id'])} is {f.get('value')}, "
-                   f"the threshold {f.get('threshold')}.")
-    return _ok("quality_passed", label, f"validate {gate.get('verdict')}")
+        m, v, b, _ = failed[0]
+        forged = [f[0] for f in failed if (f[3] or {}).get("ok") is True]
+        return _no("quality_passed", label, ", ".join(f"{f[0]}={f[1]} (bar {describe(f[2])})" for f in failed),
+                   "gate_failed", f"The voice misses its quality bar: {METRIC_LABELS.get(m, m)} is {v}, the bar "
+                   f"{describe(b)}." + (f" Validate recorded ok beside the failing value of {', '.join(forged)}: "
+                                       "that is evidence of tampering, never a pass." if forged else ""))
+    return _ok("quality_passed", label, f"validate {gate.get('verdict')}; {len(_judged(ev))} recorded values within "
+                                       "the stricter of threshold and floor")
 
 
 def _looser(bound: Bound, threshold: dict[str, Any] | None) -> bool:
@@ -405,8 +386,8 @@ def rule_thresholds_floor(ev: Evidence) -> Item:
     label = "the profile's thresholds are at least as strict as the lane's floors"
     if not ev.profile_promotable:
         return Item("thresholds_floor", label, "n/a", "floors apply to promotable profiles; metrics are advisory")
-    th = (ev.profile.get("eval") or {}).get("thresholds") or {}
-    floors = ev.floors
+    th = ev.thresholds
+    floors = floors_of(ev)
     loose = [m for m, bound in floors.items() if _looser(bound, th.get(m))]
     if loose:
         m = loose[0]
@@ -422,22 +403,33 @@ def rule_bundle(ev: Evidence) -> Item:
     if c is None or ev.bundle_dir is None:
         return _no("bundle", label, "no exported bundle in this run", "bundle_invalid",
                    "No voice bundle was exported in this run.", "missing")
+    mismatch = [p for p in ev.candidate_problems if not p.startswith("the status file names")]
+    if mismatch:
+        return _no("bundle", label, "; ".join(ev.candidate_problems), "candidate_mismatch",
+                   f"The candidate is not this run's own bundle: {mismatch[0]}.")
     if not c.get("ok") or ev.bundle_problems:
         problem = ev.bundle_problems[0] if ev.bundle_problems else str(c.get("detail"))
         return _no("bundle", label, problem, "bundle_invalid", f"The bundle no longer matches what was validated: {problem}.")
-    return _ok("bundle", label, f"{ev.bundle_dir.relative_to(ev.root).as_posix()}: schema, sha256 and sizes")
+    note = f" ({ev.candidate_problems[0]}: ignored)" if ev.candidate_problems else ""
+    return _ok("bundle", label, f"{ev.bundle_dir.relative_to(ev.root).as_posix()}: schema, sha256 and sizes{note}")
 
 
 def rule_evidence(ev: Evidence) -> Item:
-    label = "ledger, signatures, certificates and artifacts verify now"
+    label = "ledger, signatures, certificates, artifacts and every file the verdict reads verify now"
     if not ev.ledger_ok:
-        return _no("evidence", label, ev.ledger_problem, "ledger_broken",
-                   f"The evidence was changed after the fact: {ev.ledger_problem}.")
+        rolled = ev.ledger_reason == "ledger_rolled_back"
+        return _no("evidence", label, ev.ledger_problem, ev.ledger_reason,
+                   ("The ledger was rolled back to an earlier signed head: " if rolled else
+                    "The evidence was changed after the fact: ") + f"{ev.ledger_problem}.")
+    if ev.uncertified:
+        return _no("evidence", label, "; ".join(ev.uncertified), "ledger_broken",
+                   f"A file the verdict reads is not the one the ledger certified: {ev.uncertified[0]}.")
     broken = [s for s, g in ev.gates.items() if g.get("integrity_ok") is False and g.get("verdict") == "PASS"]
     if broken:
         return _no("evidence", label, f"artifacts changed in {', '.join(broken)}", "ledger_broken",
                    f"Files the {broken[0]} stage certified have changed since.")
-    return _ok("evidence", label, "ledger verified; every stage's artifacts re-hashed")
+    return _ok("evidence", label, f"ledger verified ({ev.witness}); the configuration snapshot, settings, stage "
+                                  "results and every stage's artifacts re-hashed against it")
 
 
 def rule_protocol_lines(ev: Evidence) -> Item:
@@ -531,26 +523,23 @@ def _meets(value: float | None, bound: Bound) -> bool | None:
 
 
 def quality_table(ev: Evidence) -> list[QualityRow]:
-    """Every metric with a floor or a gate: value, threshold, the production bar, and whether it passed,
-    failed, was not evaluated, or is advisory (recorded, not gated)."""
+    """Every metric with a floor or a gate: the recorded value, the frozen threshold, the production
+    bar, and whether the value passed, failed, was not evaluated, or is advisory (recorded, not gated)."""
     gated = _gated(ev)
-    th = (ev.profile.get("eval") or {}).get("thresholds") or {}
     rows = []
-    floors = ev.floors
-    for m in [*floors, *[g for g in gated if g not in floors]]:
-        c = gated.get(m)
-        value = (c or {}).get("value", ev.metrics.get(m))
-        value = float(value) if isinstance(value, int | float) else None
-        floor = floors.get(m)
-        if c is not None and c.get("ok") is not None:
-            result = "pass" if c["ok"] else "FAIL"
-        elif c is not None:
-            result = "not evaluated"
+    floors = floors_of(ev)
+    for m in list(dict.fromkeys([*floors, *gated, *ev.thresholds])):
+        c, value, floor, bound = gated.get(m), metric_value(ev, m), floors.get(m), effective_bound(ev, m)
+        if bound is not None:
+            result = "not evaluated" if value is None else \
+                "pass" if _meets(value, bound) and (c or {}).get("ok") is not False else "FAIL"
         else:
             meets = _meets(value, floor) if floor else None
             result = "not evaluated" if value is None else \
-                "advisory (meets the production bar)" if meets else "advisory (below the production bar)"
-        rows.append(QualityRow(m, METRIC_LABELS.get(m, m), value, describe(th.get(m)) if c is not None else "recorded",
+                "advisory (meets the production bar)" if meets else "advisory (below the production bar)" \
+                if floor else "recorded"
+        th = ev.thresholds.get(m)
+        rows.append(QualityRow(m, METRIC_LABELS.get(m, m), value, describe(th) if _threshold_bound(th) else "recorded",
                                describe(floor) if floor else "—", result))
     return rows
 
@@ -567,58 +556,79 @@ def predicate(ev: Evidence, decision: Decision) -> dict[str, Any]:
     """The provenance predicate: what made this bundle and what was concluded about it."""
     from .core.version import VERSION as __version__
 
-    inputs = (_read(ev.run_dir / "verify" / "inputs.json") or _read(ev.run_dir / "inputs.json") or [])
+    inputs = (read(ev.run_dir / "verify" / "inputs.json") or read(ev.run_dir / "inputs.json") or [])
+    snap = None if ev.snapshot is None else {"path": ev.snapshot.path.relative_to(ev.root).as_posix(),
+                                              "sha256": ev.snapshot.sha256}
     return {
         "builder": {"id": "voice-lane", "version": __version__},
         "run_id": ev.run_id, "lane": ev.settings.get("lane"), "profile": ev.settings.get("profile"),
         "voice_profile_id": ev.settings.get("voice_profile_id"), "commit": ev.meta.get("commit_sha"),
-        "started_at": ev.meta.get("created_at"), "inputs": inputs,
+        "started_at": ev.meta.get("created_at"), "inputs": inputs, "config_snapshot": snap,
         "base_weights": ev.manifest.get("base_weights") or [], "dataset": ev.manifest.get("dataset") or {},
         "consent": ev.manifest.get("consent"), "metrics": ev.metrics,
         "verdict": decision.verdict, "reasons": decision.reason_codes,
     }
 
 
+def _own(ev: Evidence) -> bool:
+    """The candidate is the run's own directory (not a link to another run's bundle)."""
+    return ev.bundle_dir is not None and ev.bundle_dir.is_dir() and not ev.bundle_dir.is_symlink() \
+        and ev.bundle_dir.resolve() == ev.bundle_dir
+
+
 def seal(ev: Evidence, decision: Decision) -> Path | None:
-    """Write the signed provenance statement into the run's candidate bundle (None: no bundle)."""
+    """Write the signed provenance statement into the run's own candidate bundle (None: it has none)."""
     from .bundle import provenance
     from .core.signing import load_signer
 
-    if ev.bundle_dir is None or not ev.bundle_dir.is_dir():
+    if not _own(ev):
         return None
+    assert ev.bundle_dir is not None
     return provenance.write(ev.bundle_dir, predicate(ev, decision), load_signer(ev.root))
 
 
-def _action_entry(ev: Evidence, action: str, summary: str, live: Path) -> dict[str, Any]:
-    import uuid
-
-    from .core.ledger import ENTRY_SCHEMA
-    from .core.paths import commit_of
-    from .core.stage import now_iso
-
-    return {"schema": ENTRY_SCHEMA, "ts": now_iso(), "stage_id": action, "lane": ev.settings.get("lane"),
-            "files_changed": [live.relative_to(ev.root).as_posix()], "artifacts": [], "behavior_delta": summary,
-            "checks_run": [], "verdict": "GO", "firstFail": None, "certificateHash": None, "integrityOk": True,
-            "traceId": f"lane:{uuid.uuid4()}", "runId": ev.run_id, "commit_sha": commit_of(ev.root).sha or "unknown",
-            "status": "done", "reason": "ok"}
-
-
-def verified_go(ev: Evidence) -> str:
-    """'' when the run's candidate carries a trusted, intact provenance statement saying GO."""
+def verified_candidate(ev: Evidence) -> tuple[Path, str]:
+    """The run's own candidate, resolved once, and its voice: a real directory at
+    bundles/<voice>/candidates/<run_id> whose manifest and trusted provenance name this run and voice
+    and say GO. LaneError(candidate_mismatch | provenance_invalid) otherwise."""
     from .bundle import provenance
     from .core.signing import trusted_keys
 
-    if ev.bundle_dir is None:
-        return "the run has no candidate bundle"
+    voice = str(ev.settings.get("voice_profile_id") or "")
+    if not _own(ev) or (ev.candidate_problems and not ev.candidate_problems[0].startswith("the status file names")):
+        raise LaneError("candidate_mismatch", f"run {ev.run_id}: " + (ev.candidate_problems[0] if ev.candidate_problems
+                                                                      else "no candidate bundle of its own"))
+    assert ev.bundle_dir is not None
     prov = provenance.verify(ev.bundle_dir, trusted_keys(ev.root))
     if not prov.ok:
-        return prov.problems[0]
-    return "" if prov.verdict == "GO" else f"its provenance says {prov.verdict}"
+        raise LaneError("provenance_invalid", f"run {ev.run_id}: {prov.problems[0]}")
+    named = (prov.predicate.get("run_id"), prov.predicate.get("voice_profile_id"))
+    if named != (ev.run_id, voice):
+        raise LaneError("candidate_mismatch", f"{ev.bundle_dir}: its provenance names run {named[0]} voice {named[1]}, "
+                        f"not run {ev.run_id} voice {voice}")
+    if prov.verdict != "GO":
+        raise LaneError("provenance_invalid", f"run {ev.run_id}: its provenance says {prov.verdict}")
+    return ev.bundle_dir, voice
+
+
+def _switch_entry(ev: Evidence, action: str, voice: str, run_id: str, previous: str | None, cand: Path,
+                  summary: str) -> dict[str, Any]:
+    from .bundle.live import switch_entry
+
+    return switch_entry(ev.root, action, voice, run_id, previous, cand, lane=ev.settings.get("lane"), summary=summary)
+
+
+def _ledger_live(root: Path, voice: str) -> list[dict[str, Any]]:
+    from .bundle.live import rows
+    from .core.ledger import read_entries
+
+    return rows(read_entries(root), voice)
 
 
 def promote(root: str | os.PathLike[str], run_id: str) -> Path:
-    """Make a GO run's candidate the live voice (an atomic switch, and a ledger entry). Refused, with
-    the reasons, for a NO-GO run or evidence that no longer verifies."""
+    """Make a GO run's own candidate the live voice: verified once (verdict GO, candidate identity,
+    provenance), switched to exactly that directory, and a ledger entry naming its hashes. Refused,
+    with the reasons, for a NO-GO run, evidence that no longer verifies, or another run's bundle."""
     from .bundle import store
     from .core import ledger
     from .core.stage import now_iso
@@ -626,51 +636,56 @@ def promote(root: str | os.PathLike[str], run_id: str) -> Path:
     ev = gather(root, run_id)
     decision = decide(root, run_id, ev)
     if not decision.go:
-        raise LaneError("promotion_refused", f"run {run_id} is NO-GO: " + "; ".join(decision.reasons[:3]))
-    problem = verified_go(ev)
-    if problem:
-        raise LaneError("provenance_invalid", f"run {run_id}: {problem}")
-    assert ev.bundle_dir is not None
-    owner = store.run_of(ev.bundle_dir)
-    if owner is None:
-        raise LaneError("bundle_invalid", f"{ev.bundle_dir} is not a candidate bundle")
-    voice_id, _ = owner
-    previous = store.switch(ev.root, voice_id, run_id, why="promote", at=now_iso())
-    live = store.live_path(ev.root, voice_id)
-    ledger.append(ev.root, _action_entry(ev, "promote", f"promote {voice_id}: run {run_id} is live"
-                                         + (f" (was {previous})" if previous else ""), live))
+        raise LaneError("promotion_refused", f"run {run_id} is NO-GO ({', '.join(decision.reason_codes)}): "
+                        + "; ".join(decision.reasons[:3]))
+    cand, voice = verified_candidate(ev)
+    recorded = _ledger_live(ev.root, voice)
+    previous = recorded[-1]["run_id"] if recorded else None
+    store.switch(ev.root, voice, run_id, why="promote", at=now_iso(), previous=previous)
+    live = store.live_path(ev.root, voice)
+    if live.resolve() != cand:
+        raise LaneError("candidate_mismatch", f"{live} resolves to {live.resolve()}, not the verified {cand}")
+    ledger.append(ev.root, _switch_entry(ev, "promote", voice, run_id, previous, cand,
+                                         f"promote {voice}: run {run_id} is live" + (f" (was {previous})" if previous else "")))
     return live
 
 
 def rollback(root: str | os.PathLike[str], voice_id: str) -> Path:
-    """Make the previous live run of `voice_id` live again (its provenance must still say GO)."""
+    """Make the run that was live before the current one live again, as the ledger records it (the
+    live link must agree with the ledger; the earlier candidate must still be its run's own, GO)."""
     from .bundle import store
     from .core import ledger
     from .core.stage import now_iso
 
-    current = store.live_run(root, voice_id)
-    rows = [r for r in store.history(root, voice_id) if r.get("run_id") == current and r.get("why") == "promote"]
-    previous = rows[-1].get("previous") if rows else None
+    rootp = Path(root).resolve()
+    recorded = _ledger_live(rootp, voice_id)
+    current = recorded[-1]["run_id"] if recorded else None
+    if store.live_run(rootp, voice_id) != current:
+        raise LaneError("ledger_broken", f"bundles/{voice_id}/{store.LIVE} is run {store.live_run(rootp, voice_id)}, but "
+                        f"the ledger says {current}: `lane ledger verify` names the difference")
+    promoted = [r for r in recorded if r["run_id"] == current and r["action"] == "promote"]
+    previous = promoted[-1]["previous"] if promoted else None
     if not current or not previous:
         raise LaneError("rollback_unavailable", f"{voice_id}: no earlier live bundle (live: {current or 'none'})")
-    ev = gather(root, str(previous))
-    problem = verified_go(ev)
-    if problem:
-        raise LaneError("provenance_invalid", f"run {previous}: {problem}")
-    store.switch(root, voice_id, str(previous), why="rollback", at=now_iso())
-    live = store.live_path(root, voice_id)
-    ledger.append(ev.root, _action_entry(ev, "rollback", f"rollback {voice_id}: run {previous} is live again "
-                                         f"(was {current})", live))
-    return live
+    ev = gather(rootp, str(previous))
+    cand, voice = verified_candidate(ev)
+    if voice != voice_id:
+        raise LaneError("candidate_mismatch", f"run {previous} made voice {voice}, not {voice_id}")
+    store.switch(rootp, voice_id, str(previous), why="rollback", at=now_iso(), previous=current)
+    ledger.append(rootp, _switch_entry(ev, "rollback", voice_id, str(previous), current, cand,
+                                       f"rollback {voice_id}: run {previous} is live again (was {current})"))
+    return store.live_path(rootp, voice_id)
 
 
 def servable(bundle_dir: str | os.PathLike[str], root: str | os.PathLike[str], *,
              allow_unpromoted: bool = False) -> list[str]:
     """Why `bundle_dir` may not be served ([] when it may): a live voice (bundles/<id>/voice_bundle,
-    or the candidate it points at) whose hashes verify, whose validation passed and whose signed
+    or the candidate it points at) whose hashes verify, that a verifiable promote (or rollback) entry in
+    a verifying ledger made live with exactly these files, whose validation passed and whose signed
     provenance says GO. `allow_unpromoted` (development) keeps only the hash check."""
     from .bundle import provenance, store
     from .bundle.check import validate_voice_bundle
+    from .bundle.live import proof
     from .core.signing import trusted_keys
 
     bdir = Path(bundle_dir)
@@ -680,7 +695,8 @@ def servable(bundle_dir: str | os.PathLike[str], root: str | os.PathLike[str], *
     owner = store.run_of(bdir)
     if owner is None or store.live_run(root, owner[0]) != owner[1]:
         return [f"{bdir} is not a live voice: promote a GO run (`lane promote RUN_ID`)"]
-    validation = _read(bdir / "validation.json") or {}
+    problems += [f"not promoted: {p}" for p in proof(root, owner[0], owner[1], bdir.resolve())]
+    validation = read(bdir / "validation.json") or {}
     if not validation.get("ok"):
         problems.append(f"its validation did not pass (first fail: {validation.get('first_fail')})")
     prov = provenance.verify(bdir, trusted_keys(root))

@@ -6,10 +6,15 @@ A licence expression passes when it evaluates to allowed:
 - a licence id: not matching any `deny` pattern and listed on `allow` (both case-insensitive);
   `LicenseRef-*` ids are unknown unless listed on `allow` by name;
 - `A WITH E`: the whole `A WITH E` listed on `allow`, or `A` allowed and `E` on `allow_exceptions`;
-- `A AND B`: both allowed; `A OR B`: at least one (the licensee may choose).
+- `A AND B`: both allowed; `A OR B`: at least one (the licensee may choose): `choose` names the
+  branch taken, which the report shows.
 
-Anything that does not parse ("Apache 2.0 license", a dangling operator, an empty value) is unclear,
-and unclear means NO-GO: the policy fails closed.
+Anything unclear anywhere in an expression makes the whole expression NO-GO, whatever an `OR` offers
+beside it: one that does not parse ("Apache 2.0 license", a dangling operator, an empty value), an id
+that is not an SPDX licence (unless named in the policy: on `allow`, as a `LicenseRef-*` may be, or
+matched by `deny`, as CPML is), and
+`unknown`, `NOASSERTION` or `NONE` (never a licence, even if listed). The policy fails closed, and the
+lane's own floor (`FLOOR_DENY`: non-commercial and unknown licences) holds whatever the file says.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ from .paths import config_file
 from .reasons import LaneError
 
 POLICY_FILE = "licenses.yaml"
+# never a licence: anywhere in an expression, the expression is NO-GO
+NEVER = ("unknown", "noassertion", "none")
+# denied whatever configs/licenses.yaml says (a workspace file cannot allow them)
+FLOOR_DENY = ("unknown", "unclear", "noassertion", "none", "proprietary", "other", "cc-by-nc*", "*-nc-*", "cpml")
 
 
 @lru_cache(maxsize=1)
@@ -67,7 +76,7 @@ class LicensePolicy:
 
     def _denied(self, key: str) -> bool:
         low = key.strip().lower()
-        return any(fnmatch.fnmatchcase(low, pat.lower()) for pat in self.deny)
+        return any(fnmatch.fnmatchcase(low, pat.lower()) for pat in (*self.deny, *FLOOR_DENY))
 
     def _listed(self, key: str, names: tuple[str, ...]) -> bool:
         return key.strip().lower() in {n.lower() for n in names}
@@ -75,39 +84,60 @@ class LicensePolicy:
     def _symbol(self, key: str) -> bool:
         return not self._denied(key) and self._listed(key, self.allow)
 
-    def _node(self, node: Any) -> bool:
+    def _node(self, node: Any) -> str | None:
+        """The allowed expression `node` amounts to (for an OR: the first allowed branch), or None."""
         from license_expression import LicenseSymbol, LicenseWithExceptionSymbol
 
         if isinstance(node, LicenseWithExceptionSymbol):
             lic, exc = node.license_symbol.key, node.exception_symbol.key
             whole = f"{lic} WITH {exc}"
             if self._denied(whole) or self._denied(lic):
-                return False
-            return self._listed(whole, self.allow) or (self._symbol(lic) and self._listed(exc, self.allow_exceptions))
+                return None
+            ok = self._listed(whole, self.allow) or (self._symbol(lic) and self._listed(exc, self.allow_exceptions))
+            return whole if ok else None
         if isinstance(node, LicenseSymbol):
-            return self._symbol(str(node.key))
+            return str(node.key) if self._symbol(str(node.key)) else None
         operator = type(node).__name__
-        if operator == "AND":
-            return all(self._node(a) for a in node.args)
+        parts = [self._node(a) for a in node.args] if operator in ("AND", "OR") else []
+        if operator == "AND" and all(p is not None for p in parts):
+            return " AND ".join(p if " OR " not in p else f"({p})" for p in parts if p is not None)
         if operator == "OR":
-            return any(self._node(a) for a in node.args)
-        return False  # anything else the parser might return is not understood: fail closed
+            return next((p for p in parts if p is not None), None)
+        return None  # a failed AND, or anything else the parser might return: fail closed
+
+    def unclear(self, expr: str | None) -> str:
+        """'' when every part of the expression is a known licence, else what is unclear about it."""
+        if expr is None or not str(expr).strip():
+            return "no licence given"
+        try:
+            parsed = parse(str(expr).strip())
+        except LaneError as err:
+            return err.detail
+        keys = _licensing().license_keys(parsed)
+        never = [k for k in keys if k.lower() in NEVER]
+        if never:
+            return f"{never[0]!r} is not a licence"
+        unknown = [k for k in _licensing().unknown_license_keys(parsed) if not self._listed(k, self.allow)
+                   and not self._denied(k)]  # a licence named to deny it (CPML) is known, and refused
+        return f"{unknown[0]!r} is not an SPDX licence id (nor named in configs/licenses.yaml)" if unknown else ""
+
+    def choose(self, expr: str | None) -> str | None:
+        """The allowed licence the expression amounts to (for `A OR B`, the branch taken), or None when
+        it is not allowed or anything in it is unclear."""
+        if self.unclear(expr):
+            return None
+        return self._node(parse(str(expr).strip()))
 
     def allows(self, expr: str | None) -> bool:
         """True when the SPDX expression is allowed by the policy; False for anything unclear."""
-        if expr is None or not str(expr).strip():
-            return False
-        try:
-            return self._node(parse(str(expr).strip()))
-        except LaneError:
-            return False
+        return self.choose(expr) is not None
 
     def explain(self, expr: str | None) -> str:
-        """One line on why an expression is allowed or not (for check details)."""
-        if expr is None or not str(expr).strip():
-            return "no licence given: unclear means NO-GO"
-        try:
-            parse(str(expr).strip())
-        except LaneError as err:
-            return f"{err.detail}: unclear means NO-GO"
-        return f"{expr!r} is " + ("allowed" if self.allows(expr) else "not allowed by configs/licenses.yaml")
+        """One line on why an expression is allowed or not (for check details and the report)."""
+        why = self.unclear(expr)
+        if why:
+            return f"{expr!r}: {why}: unclear means NO-GO"
+        chosen = self.choose(expr)
+        if chosen is None:
+            return f"{expr!r} is not allowed by configs/licenses.yaml"
+        return f"{expr!r} is allowed" + (f" (under {chosen}, the branch taken)" if chosen != parse(str(expr).strip()).render() else "")

@@ -122,6 +122,7 @@ class WeightEntry:
     notes: str
     optional: bool = False
     eval_class: str | None = None  # the evaluator class an asr/speaker/mos entry declares (`class`), if any
+    promotable: bool | None = None  # bases: may a voice made from them be released (None: not said, so no)
     state: str = "unchecked"  # ok | absent (optional) | <reason code>
     actual_sha256: str | None = None
     code_license_ok: bool = False
@@ -143,6 +144,7 @@ class WeightEntry:
                 "actual_sha256": self.actual_sha256, "code_license": self.code_license,
                 "weights_license": self.weights_license, "code_license_ok": self.code_license_ok,
                 "weights_license_ok": self.weights_license_ok, "optional": self.optional, "class": self.eval_class,
+                "promotable": self.promotable,
                 "state": self.state, "problems": list(self.problems), "source": self.source}
 
 
@@ -252,7 +254,8 @@ def verify_manifest(manifest_path: str | os.PathLike[str], root: str | os.PathLi
         e = WeightEntry(id=raw["id"], role=raw["role"], spec_path=raw["path"],
                         path=resolve_path(raw["path"], root), sha256=raw["sha256"], source=raw["source"],
                         code_license=raw["code_license"], weights_license=raw["weights_license"],
-                        notes=raw["notes"], optional=bool(raw.get("optional", False)), eval_class=raw.get("class"))
+                        notes=raw["notes"], optional=bool(raw.get("optional", False)), eval_class=raw.get("class"),
+                        promotable=raw.get("promotable"))
         entries.append(e)
 
         def flag(code: str, detail: str, lic: str | None = None, e: WeightEntry = e) -> None:

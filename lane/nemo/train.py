@@ -62,7 +62,8 @@ def resolve_base(weights_manifest: str | None, root: Path, role: str,
     for e in entries:
         if e.usable and e.path is not None:
             return {"role": role, "id": e.id, "path": str(e.path), "sha256": e.actual_sha256 or e.sha256,
-                    "license": e.weights_license, "code_license": e.code_license, "source": e.source}
+                    "license": e.weights_license, "code_license": e.code_license, "source": e.source,
+                    "promotable": e.promotable is True}
     for e in entries:
         if not e.optional and e.state in REASONS and e.state != "ok":
             raise LaneError(e.state, f"{role} weights {e.id}: " + ("; ".join(e.problems) or e.state))
@@ -196,6 +197,8 @@ def _not_promotable(profile: dict[str, Any], settings: dict[str, Any], init: str
         why.append("FastPitch trained from scratch")
     if settings["vocoder"]["type"] == "griffin_lim":
         why.append("the vocoder is Griffin-Lim")
+    if base_fp is not None and not base_fp.get("promotable"):
+        why.append(f"its base {base_fp['id']} is not promotable (weights manifest)")
     return why
 
 
@@ -237,6 +240,8 @@ def train_voice(st: StageRun, profile: dict[str, Any], ds: Any, *, out_dir: Path
     if settings["vocoder"]["type"] == "hifigan" and base_voc is None \
             and (settings["vocoder"].get("hifigan") or {}).get("init", "base") == "base":
         why_not.append("HiFi-GAN trained from scratch (its base is missing)")
+    if base_voc is not None and not base_voc.get("promotable"):
+        why_not.append(f"its vocoder base {base_voc['id']} is not promotable (weights manifest)")
     promotable = not why_not
     _report_training(st, out_dir, step_times, wall)
     result = TrainResult(fastpitch_nemo=str(fp_nemo), vocoder=vocoder, vocoder_params=vparams,
