@@ -179,8 +179,9 @@ def ledger_show(
 
 @ledger_app.command("verify")
 def ledger_verify(root: RootOpt = Path(".")) -> None:
-    """Recompute the hash chain, certificates and artifact hashes; exit non-zero at the first broken link."""
-    from .core.ledger import verify_cli
+    """Recompute the hash chain, signatures, certificates, head, artifact and evidence hashes, check the head
+    against the rollback witness and the live voices against the ledger; exit non-zero on any problem."""
+    from .bundle.live import verify_cli
 
     raise typer.Exit(verify_cli(root))
 
@@ -297,30 +298,37 @@ def consent_show(
 
 @keys_app.command("show")
 def keys_show(root: RootOpt = Path(".")) -> None:
-    """Print where the signing key is, its fingerprint, and the keys trusted in this workspace."""
+    """Print where the trust anchors are (all outside the workspace): the signing key and its fingerprint,
+    the trusted keys, and the rollback witness of this workspace."""
+    from .core.anchors import trusted_file, workspace_problem
     from .core.signing import load_signer, trusted_keys
+    from .core.witness import witness_path
 
     try:
         signer = load_signer(root)
+        typer.echo(f"signing key: {signer.path}\nfingerprint: {signer.keyid}")
+        typer.echo(f"trusted keys file: {trusted_file(root)}\ntrusted: " + ", ".join(sorted(trusted_keys(root))))
+        typer.echo(f"witness: {witness_path(root)}")
     except LaneError as err:
         _fail(err)
-    typer.echo(f"signing key: {signer.path}\nfingerprint: {signer.keyid}")
-    typer.echo("trusted: " + ", ".join(sorted(trusted_keys(root))))
+    problem = workspace_problem(root)
+    if problem:
+        typer.echo(f"refused: trust_anchor_in_workspace: {problem}")
 
 
 @keys_app.command("rotate")
 def keys_rotate(root: RootOpt = Path(".")) -> None:
-    """Retire the signing key (kept beside it) and create a new one; prints the config lines that keep
-    the old entries verifiable."""
+    """Retire the signing key (kept beside it), create a new one, and trust both in the trusted-keys file
+    outside the workspace, so every older ledger entry keeps verifying on this machine."""
     from .core.signing import rotate
 
     try:
-        old, new = rotate(root)
+        old, new, trusted = rotate(root)
     except LaneError as err:
         _fail(err)
     typer.echo(f"retired {old.keyid} ({old.path}); new key {new.keyid} at {new.path}")
-    typer.echo("pin both in configs/lane.yaml so every ledger entry keeps verifying:\n"
-               f"signing:\n  trusted_keys: [{old.keyid}, {new.keyid}]")
+    typer.echo(f"trusted both in {trusted}; copy its lines to every machine that verifies this workspace "
+               "(their LANE_TRUSTED_KEYS or ~/.config/voice-lane/trusted-keys)")
 
 
 @app.command()

@@ -6,7 +6,8 @@
         history.jsonl               every switch: run id, previous run id, when, why (promote/rollback)
 
 A NO-GO run never touches `voice_bundle`: only `switch` does, and only `lane.promotion` calls it (for
-a GO run, or to roll back to the previous live run). The switch writes a new symlink beside the old
+a GO run, or to roll back to the previous live run), with a ledger entry that proves the switch
+(lane.bundle.live): a link made any other way is never served. The switch writes a new symlink beside the old
 one and renames it over it, so a reader sees the old voice or the new one, never neither.
 """
 
@@ -71,14 +72,20 @@ def _adopt_legacy(link: Path) -> None:
         os.symlink(Path(CANDIDATES) / legacy.name, link)
 
 
-def switch(root: str | os.PathLike[str], voice_id: str, run_id: str, *, why: str, at: str) -> str | None:
-    """Make `candidates/<run_id>` the live bundle; returns the run id that was live before."""
+_LINK = object()
+
+
+def switch(root: str | os.PathLike[str], voice_id: str, run_id: str, *, why: str, at: str,
+           previous: str | object | None = _LINK) -> str | None:
+    """Make `candidates/<run_id>` the live bundle; returns the run id that was live before. `previous`
+    is what the history records as the earlier live run (lane.promotion passes the ledger's; by
+    default, the run the link pointed at)."""
     target = candidate_dir(root, voice_id, run_id)
     if not target.is_dir():
         raise LaneError("bundle_invalid", f"no candidate bundle at {target}")
     link = live_path(root, voice_id)
     _adopt_legacy(link)
-    previous = live_run(root, voice_id)
+    previous = live_run(root, voice_id) if previous is _LINK else previous
     tmp = link.with_name(f".{LIVE}.new-{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
@@ -87,7 +94,7 @@ def switch(root: str | os.PathLike[str], voice_id: str, run_id: str, *, why: str
     hist = voice_dir(root, voice_id) / HISTORY
     rows = [*history(root, voice_id), {"run_id": run_id, "previous": previous, "at": at, "why": why}]
     atomic_write_text(hist, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    return previous
+    return previous if isinstance(previous, str) else None
 
 
 def replace_candidate(tmp: Path, final: Path) -> None:

@@ -36,13 +36,18 @@ def seal(root: Path, cand: Path, verdict: str) -> None:
 
 
 def make_live(root: Path, src: Path, voice: str, run_id: str) -> Path:
-    """A GO candidate of `src`, switched live (what `lane promote` ends with)."""
+    """A GO candidate of `src`, switched live with the ledger entry that proves it (what `lane promote`
+    ends with; a link without that entry is never served)."""
     from lane.bundle import store
+    from lane.bundle.live import switch_entry
+    from lane.core import ledger
     from lane.core.stage import now_iso
 
     cand = add_candidate(root, src, voice, run_id)
     seal(root, cand, "GO")
-    store.switch(root, voice, run_id, why="promote", at=now_iso())
+    previous = store.switch(root, voice, run_id, why="promote", at=now_iso())
+    ledger.append(root, switch_entry(root, "promote", voice, run_id, previous, cand, lane=None,
+                                     summary=f"promote {voice}: run {run_id} (test)"))
     return store.live_path(root, voice)
 
 

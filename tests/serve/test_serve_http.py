@@ -171,10 +171,8 @@ def test_only_live_go_voices_speak_and_promotions_need_no_restart(served_root: P
         time.sleep(1.1)
         ok = http.post("/v1/audio/speech", json={"voice": "second", "input": "Hello.", "response_format": "wav"})
         assert ok.status_code == 200 and ok.headers["x-voice"] == "second"
-        # a new GO run of `tiny` made live: the next look serves it
-        cand = add_candidate(served_root, tiny_bundle, "tiny", "run-go-3")
-        seal(served_root, cand, "GO")
-        store.switch(served_root, "tiny", "run-go-3", why="promote", at=now_iso())
+        # a new GO run of `tiny` promoted: the next look serves it
+        cand = make_live(served_root, tiny_bundle, "tiny", "run-go-3").resolve()
         app.state.lane.registry.refresh()
         assert http.get("/api/voice", params={"voice": "tiny"}).json()["run_id"] == "run-go-3"
         # a live file changed on disk: verified again, refused
