@@ -300,14 +300,15 @@ def consent_show(
 def keys_show(root: RootOpt = Path(".")) -> None:
     """Print where the trust anchors are (all outside the workspace): the signing key and its fingerprint,
     the trusted keys, and the rollback witness of this workspace."""
-    from .core.anchors import trusted_file, workspace_problem
-    from .core.signing import load_signer, trusted_keys
+    from .core.anchors import read_trusted, trusted_file, workspace_problem
+    from .core.signing import load_signer
     from .core.witness import witness_path
 
     try:
         signer = load_signer(root)
         typer.echo(f"signing key: {signer.path}\nfingerprint: {signer.keyid}")
-        typer.echo(f"trusted keys file: {trusted_file(root)}\ntrusted: " + ", ".join(sorted(trusted_keys(root))))
+        trusted = sorted(read_trusted(root) | {signer.keyid})  # the file's errors are shown, not skipped
+        typer.echo(f"trusted keys file: {trusted_file(root)}\ntrusted: " + ", ".join(trusted))
         typer.echo(f"witness: {witness_path(root)}")
     except LaneError as err:
         _fail(err)
