@@ -122,6 +122,7 @@ def test_profile_swapped_during_validate_is_no_go(tmp_path: Path) -> None:
 
     root = make_workspace(tmp_path / "ws")
     (root / "configs" / "profiles" / "loose.yaml").write_text(yaml.safe_dump(LOOSE))
+    _licence(root, "silero_vad", "MIT OR GPL-3.0-only")  # (and an OR licence: its branch is named)
     install_notebooks(root, FULL, code={"validate": SWAP_DURING_VALIDATE})
     out = execute_run(Settings(profile="loose", voice_profile_id=VOICE, cell_timeout_s=60), root,
                       extra_params={"promotable": True})
@@ -133,6 +134,7 @@ def test_profile_swapped_during_validate_is_no_go(tmp_path: Path) -> None:
     assert "(`cer_synth`) | 0.9625 | <= 1 | <= 0.5 | FAIL |" in md
     assert "Validate recorded ok beside the failing value of cer_synth" in md
     assert "`configs/profiles/loose.yaml (changed)`" in md  # the swap is reported, not used
+    assert "OR branches taken: silero_vad weights: MIT OR GPL-3.0-only -> MIT" in md
     refused = lane(root, "promote", out.run_id)
     assert refused.returncode == exit_code("promotion_refused") and "promotion_refused" in refused.stderr
 
@@ -351,33 +353,25 @@ def test_a_hand_made_live_link_is_not_served(runs: Runs, ws: Path, ledger_state:
 
 
 # ------------------------------------------------------------------------------ bases and licences
-def test_a_voice_from_a_base_that_is_not_promotable_is_no_go(tmp_path: Path) -> None:
-    """The project's espeak-trained base says `promotable: false` in the weights manifest: a voice
-    fine-tuned from it is NO-GO whatever the profile claims, with the base named. An OR licence in the
-    manifest passes through its allowed branch, which the report names."""
-    root = make_workspace(tmp_path / "ws")
+def _licence(root: Path, entry: str, expr: str) -> None:
     manifest = root / "configs" / "voice" / "weights-manifest.example.json"
-    edit_json(manifest, lambda m: next(e for e in m["entries"] if e["id"] == "silero_vad").update(
-        weights_license="MIT OR GPL-3.0-only"))
+    edit_json(manifest, lambda m: next(e for e in m["entries"] if e["id"] == entry).update(weights_license=expr))
+
+
+def test_a_base_that_is_not_promotable_and_unknown_in_a_licence_are_no_go(tmp_path: Path) -> None:
+    """The project's espeak-trained base says `promotable: false` in the weights manifest: a voice
+    fine-tuned from it is NO-GO whatever the profile claims, with the base named. And `unknown` in a
+    licence expression is NO-GO even beside an allowed branch."""
+    root = make_workspace(tmp_path / "ws")
+    _licence(root, "dnsmos_p808", "MIT OR unknown")
     base = {"role": "base_spectrogram", "id": "lane_base_fastpitch_espeak", "license": "Apache-2.0"}
     out = run_fixtures(root, FULL, extra_params={"promotable": True, "base_weights": [base]}, profile="production",
                        voice_profile_id=VOICE)
     verdict, codes, md = report(root, out.run_id)
-    assert (verdict, codes) == ("NO-GO", ["lane_not_promotable"])
-    assert "its base lane_base_fastpitch_espeak is not promotable (the weights manifest says promotable: false)" \
-        in md.split("## Quality")[0].lower()
-    assert "OR branches taken: silero_vad weights: MIT OR GPL-3.0-only -> MIT" in md
-
-
-def test_unknown_anywhere_in_a_licence_expression_is_no_go(tmp_path: Path) -> None:
-    root = make_workspace(tmp_path / "ws")
-    manifest = root / "configs" / "voice" / "weights-manifest.example.json"
-    edit_json(manifest, lambda m: next(e for e in m["entries"] if e["id"] == "dnsmos_p808").update(
-        weights_license="MIT OR unknown"))
-    out = run_fixtures(root, FULL, extra_params={"promotable": True}, profile="production", voice_profile_id=VOICE)
-    verdict, codes, md = report(root, out.run_id)
-    assert (verdict, codes) == ("NO-GO", ["weights_license_blocked"])
-    assert "dnsmos_p808: 'MIT OR unknown': 'unknown' is not a licence: unclear means NO-GO" in md
+    assert (verdict, codes) == ("NO-GO", ["lane_not_promotable", "weights_license_blocked"])
+    why = md.split("## Quality")[0].lower()
+    assert "its base lane_base_fastpitch_espeak is not promotable (the weights manifest says promotable: false)" in why
+    assert "weights entry dnsmos_p808 is not allowed: 'mit or unknown': 'unknown' is not a licence" in why
 
 
 @pytest.mark.parametrize(("expr", "chosen"), [
