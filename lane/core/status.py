@@ -96,6 +96,7 @@ class RunStatus(TypedDict, total=False):
     backend: str | None
     profile: str | None
     started_at: str | None
+    resumed_at: str | None  # the latest resume (settings.json keeps the first start)
     updated_at: str | None
     finished_at: str | None
     exit_code: int | None
