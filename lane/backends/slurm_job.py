@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
-from ..core import protocol
+from ..core import gpu, protocol
 from ..core import status as run_status
 from ..core.fsutil import atomic_write_json, atomic_write_text, read_json, rel, sha256_file
 from ..core.ids import id_path
@@ -133,6 +133,8 @@ def job_env(ctx: RunContext, opts: SlurmOptions) -> list[tuple[str, str]]:
            ("LANE_REQUIRE_CLEAN_TREE", "1" if s.require_clean_tree else "0")]
     if s.kernel_name:
         env.append(("LANE_KERNEL", s.kernel_name))
+    if gpu.slurm_asks(opts.gres, opts.gpus):  # the runner checks the node really gives it one
+        env.append((gpu.ENV, f"slurm gres={opts.gres or ''} gpus={opts.gpus or ''}"))
     anchors = ("LANE_SIGNING_KEY", "LANE_TRUSTED_KEYS", "LANE_WITNESS_DIR", "XDG_CONFIG_HOME")  # outside the workspace
     for var in (*anchors, *(("PYTHONPATH",) if opts.container is None else ())):
         if ctx.env.get(var):

@@ -106,6 +106,14 @@ _ALL: list[Reason] = [
     _r("code_license_blocked", "a code licence is not on the allow-list", "replace the component or get a legal review", EXIT_GATE),
     _r("insufficient_resources", "free disk or memory is below what the profile needs",
        "free disk/memory or pick a smaller profile", EXIT_BLOCKED),
+    _r("gpu_unavailable", "the run asks for a GPU (profile train.accelerator: gpu, `--gpus` of local_docker, a Slurm "
+       "gres/gpus request) but the runner finds none (torch.cuda.is_available() false or nvidia-smi lists none); "
+       "checked before any stage, so nothing trains on the CPU by accident",
+       "run on a machine with a working GPU (driver, NVIDIA Container Toolkit for containers), or ask for none: "
+       "accelerator auto|cpu, LANE_DOCKER_GPUS=none", EXIT_BLOCKED),
+    _r("workspace_not_writable", "a folder the container mounts read-write (artifacts, bundles, reports, runs, .cache) "
+       "is not writable for the uid:gid the container runs as (the calling user)",
+       "chown the folder to your user (or run as its owner); the container never runs as root", EXIT_BLOCKED),
     # --- data preparation: dataset level --------------------------------------------------------
     _r("input_format_unknown", "the input is none of: long recordings, recordings + transcript, LJSpeech folder, NeMo manifest",
        "pass --input-format or lay the data out as the README describes", EXIT_INPUT),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import signal
 import threading
 import time
@@ -292,8 +293,18 @@ class _Run:
             self.evidence.append({"kind": "weights_manifest_copy", "path": rel(self.run_dir / MANIFEST_COPY, self.root),
                                   "sha256": pinned})
 
+    def check_gpu(self) -> None:
+        """A run that asks for a GPU must have one before any stage starts (lane.core.gpu)."""
+        from ..core import gpu
+        from ..core.config import load_profile
+
+        why = gpu.requested(load_profile(self.settings.profile, self.root), os.environ)
+        if why:
+            self.say(f"runner: gpu: {gpu.require(why)}")
+
     def run_stages(self) -> tuple[RunState, str, str]:
         """Every configured stage in order; (status, reason, detail) of the run."""
+        self.check_gpu()
         for stage in self.settings.stages:
             record, gate, _ = self.run_stage(stage)
             self.stages[stage] = record

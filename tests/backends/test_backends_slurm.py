@@ -118,6 +118,20 @@ def test_a_failing_run_returns_its_reason(ws: Path, slurm_env: dict[str, str]) -
     assert job_info(slurm_env, st["job_id"])["ExitCode"] == "5:0"
 
 
+def test_a_run_asking_for_a_gpu_ends_gpu_unavailable_on_the_node(ws: Path, slurm_env: dict[str, str]) -> None:
+    """The cluster's node has no GPU: the runner in the job checks before its first stage. (A gres=gpu
+    request cannot be tested here, this node has no gres: the job would be rejected; job_env's
+    LANE_REQUIRE_GPU for it is pinned in test_backends_slurm_rules.py.)"""
+    setup_ws(ws, {"verify": "pass"})
+    (ws / "configs" / "profiles" / "gpu_demo.yaml").write_text("extends: demo\ntrain:\n  accelerator: gpu\n")
+    done = lane(ws, slurm_env, *RUN, "--profile", "gpu_demo")
+    assert done.rc == 2, done.out + done.err
+    assert done.last_status == f"[tts-prod] status=blocked reason=gpu_unavailable run_id={run_id_of(done)} lane={LANE}"
+    st = done.train_status()
+    assert st["job_state"] == "FAILED" and "profile gpu_demo (train.accelerator: gpu) asks for a GPU" in st["detail"]
+    assert not (ws / "runs" / run_id_of(done) / "verify" / "result.json").exists()
+
+
 def test_time_limit_ends_the_run_job_timeout(ws: Path, slurm_env: dict[str, str]) -> None:
     """The one TIMEOUT of the suite: Slurm's limits have one-minute resolution and are checked every
     30 s, so a --time=1 job ends 60-90 s after it started."""

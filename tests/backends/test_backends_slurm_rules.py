@@ -107,6 +107,21 @@ def test_script_lists_the_options_as_sbatch_lines(tmp_path: Path) -> None:
     assert subprocess.run(["bash", "-n"], input=text, text=True).returncode == 0
 
 
+def test_a_gpu_request_tells_the_runner_to_check_for_one() -> None:
+    """gres/gpus reserve a GPU; the job exports LANE_REQUIRE_GPU so the runner on the node checks
+    it really has one (lane.core.gpu) instead of training on the CPU."""
+    from types import SimpleNamespace
+
+    from lane.backends.slurm_job import job_env
+    from lane.core.config import Settings
+
+    ctx: Any = SimpleNamespace(settings=Settings(), run_id="RID", env={})
+    assert "LANE_REQUIRE_GPU" not in dict(job_env(ctx, SlurmOptions()))
+    assert dict(job_env(ctx, SlurmOptions(gres="gpu:1")))["LANE_REQUIRE_GPU"] == "slurm gres=gpu:1 gpus="
+    assert "LANE_REQUIRE_GPU" in dict(job_env(ctx, SlurmOptions(gpus="2")))
+    assert "LANE_REQUIRE_GPU" not in dict(job_env(ctx, SlurmOptions(gres="tmpdisk:10")))
+
+
 def test_paths_with_spaces_are_quoted_in_sbatch_lines(tmp_path: Path) -> None:
     root = tmp_path / "my work"
     spec = _spec(tmp_path, root=root, slurm_dir=root / "runs" / "R1" / "slurm")
