@@ -1,7 +1,7 @@
 """The local_docker backend's command lines (pure functions), the Dockerfile lint, and the run-side
-exit mapping. There is no Docker engine on this machine: test_orch_cli.py drives the real client
-into docker_build_failed; here a stand-in `docker` executable (a small script on PATH, the only
-mock in this module) plays an engine whose container fails, so docker_run_failed is reachable."""
+exit mapping. The real engine (podman + runc behind the docker CLI) runs in test_container_engine.py;
+here a stand-in `docker` executable (a small script on PATH, the only mock in this module) plays an
+engine whose container crashes, a failure the real engine cannot be made to produce on demand."""
 
 from __future__ import annotations
 
@@ -60,12 +60,35 @@ def test_image_tag_is_a_content_hash(tmp_path: Path) -> None:
 
 def test_build_and_inspect_commands(tmp_path: Path) -> None:
     r = _fake_repo(tmp_path)
-    cmd = build_command("voice-lane:abc", r, "docker", {"LANE_UID": "1000"})
-    assert cmd[:2] == ["docker", "build"]
-    assert cmd[cmd.index("--file") + 1] == str(r / "docker" / "Dockerfile")
-    assert cmd[cmd.index("--tag") + 1] == "voice-lane:abc"
-    assert "LANE_UID=1000" in cmd and cmd[-1] == str(r)  # context = repository root
+    (r / "docker" / "Dockerfile").write_text("ARG BASE_IMAGE=pytorch/pytorch:9.9-cuda\nFROM ${BASE_IMAGE}\n")
+    cmd, env = build_command("voice-lane:abc", r, "docker", {"PATH": "/bin"})
+    assert cmd == ["bash", str(r / "scripts" / "container" / "build.sh"), "voice-lane:abc"]
+    # the engine defaults to the client, the base to the Dockerfile's production default
+    assert env["LANE_CONTAINER_ENGINE"] == "docker" and env["LANE_BASE_IMAGE"] == "pytorch/pytorch:9.9-cuda"
+    _, env = build_command("voice-lane:abc", r, "docker", {"LANE_CONTAINER_ENGINE": "podman",
+                                                           "LANE_BASE_IMAGE": "debootstrap"})
+    assert env["LANE_CONTAINER_ENGINE"] == "podman" and "LANE_BASE_IMAGE" not in env  # the local Debian base
     assert inspect_command("voice-lane:abc") == ["docker", "image", "inspect", "--format", "{{.Id}}", "voice-lane:abc"]
+
+
+def test_workspace_writability_is_checked_for_the_container_uid(tmp_path: Path) -> None:
+    from lane.backends.docker import check_writable, writable_by
+    from lane.core.reasons import LaneError
+
+    d = tmp_path / "artifacts"
+    d.mkdir()
+    d.chmod(0o755)
+    me = d.stat().st_uid
+    assert writable_by(d, me, 4321) and writable_by(d, 0, 0)
+    assert not writable_by(d, me + 1000, 4321)  # neither owner, nor group, nor other-writable
+    d.chmod(0o775)
+    assert writable_by(d, me + 1000, d.stat().st_gid) and not writable_by(d, me + 1000, d.stat().st_gid + 1)
+    d.chmod(0o755)
+    with pytest.raises(LaneError) as info:
+        check_writable([(tmp_path, tmp_path, True), (d, d, False)], me + 1000, 4321)
+    assert info.value.code == "workspace_not_writable" and str(d) in info.value.detail
+    assert "0755" in info.value.detail
+    check_writable([(d, d, True)], me + 1000, 4321)  # read-only mounts need no write access
 
 
 def test_run_command(tmp_path: Path) -> None:
@@ -76,8 +99,9 @@ def test_run_command(tmp_path: Path) -> None:
     env = {"AUDIO_PATH": "x.flac", "TRAIN_LANE": "tts_prod_train", "TRAIN_BACKEND": "local_docker", "SECRET": "no"}
     cmd = run_command("voice-lane:abc", s, root, repo, "RID", uid=1234, gid=5678, env=env)
     assert cmd[:3] == ["docker", "run", "--rm"]
-    assert cmd[cmd.index("--gpus"):cmd.index("--gpus") + 2] == ["--gpus", "all"]
+    assert cmd[cmd.index("--gpus"):cmd.index("--gpus") + 2] == ["--gpus", "all"]  # GPUs by default ...
     assert "--ipc=host" in cmd
+    assert cmd[cmd.index("--network") + 1] == "none"  # ... and no network: nothing is fetched at run time
     assert cmd[cmd.index("--user") + 1] == "1234:5678"
     assert cmd[cmd.index("--workdir") + 1] == str(root)
     vols = [cmd[i + 1] for i, x in enumerate(cmd) if x == "--volume"]
@@ -89,9 +113,20 @@ def test_run_command(tmp_path: Path) -> None:
     envs = [cmd[i + 1] for i, x in enumerate(cmd) if x == "--env"]
     assert "LANE_RUN_ID=RID" in envs and "AUDIO_PATH" in envs and "TRAIN_LANE" in envs
     assert "LANE_REQUIRE_CLEAN_TREE=1" in envs
+    assert "LANE_REQUIRE_GPU=docker --gpus all" in envs  # the runner inside checks it got one
     assert "SECRET" not in envs and "TRAIN_BACKEND" not in envs  # only the lane's variables travel
     img = cmd.index("voice-lane:abc")
     assert cmd[img + 1:img + 4] == ["run", "--backend", "local"]
+    # without GPUs: no --gpus, nothing to check inside; the network can be opened explicitly
+    plain = run_command("voice-lane:abc", s, root, repo, "RID", uid=1, gid=1,
+                        env={"LANE_DOCKER_GPUS": "none", "LANE_DOCKER_NETWORK": "bridge"})
+    assert "--gpus" not in plain and not any(x.startswith("LANE_REQUIRE_GPU") for x in plain)
+    assert plain[plain.index("--network") + 1] == "bridge"
+    # the trust anchors travel as mounts at their own paths, named by their variables
+    key = tmp_path / "keys" / "k.pem"
+    anchored = run_command("voice-lane:abc", s, root, repo, "RID", uid=1, gid=1, env={},
+                           anchors=([(key, key, True)], {"LANE_SIGNING_KEY": str(key)}))
+    assert f"{key}:{key}:ro" in anchored and f"LANE_SIGNING_KEY={key}" in anchored
 
 
 def test_inner_args_reproduce_the_resolved_settings(tmp_path: Path) -> None:
@@ -128,9 +163,13 @@ def test_dockerfile_passes_hadolint() -> None:
     for i, line in enumerate(lines):
         if "hadolint ignore" in line:
             assert lines[i - 1].startswith("#") and len(lines[i - 1]) > 20, "unexplained hadolint ignore"
-    base = next(x for x in lines if x.startswith("FROM "))
-    assert ":" in base and "latest" not in base and "cuda" in base  # pinned CUDA PyTorch base
-    assert "USER" in text and 'ENTRYPOINT ["lane"]' in text and ".[nemo]" in text
+    base = next(x for x in lines if x.startswith("ARG BASE_IMAGE="))
+    assert ":" in base and "latest" not in base and "cuda" in base  # the default: the pinned CUDA PyTorch base
+    assert "FROM ${BASE_IMAGE}" in lines and 'ARG LANE_EXTRAS="nemo"' in lines
+    assert "USER" in text and 'ENTRYPOINT ["lane"]' in text
+    # pip trusts the CA bundle through a build secret; no certificate is copied into a layer
+    assert "--mount=type=secret,id=ca" in text and "PIP_CERT=/run/secrets/ca" in text
+    assert not any(x.startswith(("COPY", "ADD")) and ("crt" in x or "pem" in x) for x in lines)
 
 
 _STUB = r'''#!{python}
