@@ -161,6 +161,10 @@ def anchor_mounts(root: Path, env: Mapping[str, str] | None = None,
     return out, names
 
 
+def container_name(run_id: str) -> str:
+    return f"voice-lane-{run_id}"
+
+
 def gpus_flag(env: Mapping[str, str]) -> str | None:
     """The `--gpus` value LANE_DOCKER_GPUS asks for (default `all`); None for `none` or empty."""
     value = env.get("LANE_DOCKER_GPUS", "all").strip()
@@ -176,8 +180,10 @@ def run_command(tag: str, settings: Settings, root: Path, repo: Path, run_id: st
     env = os.environ if env is None else env
     gpus = gpus_flag(env)
     network = env.get("LANE_DOCKER_NETWORK", "").strip() or "none"
-    cmd = [docker, "run", "--rm", *(["--gpus", gpus] if gpus else []), "--ipc=host", "--network", network,
-           "--user", f"{uid}:{gid}", "--workdir", str(root), "--name", f"voice-lane-{run_id}"]
+    # no --rm: with podman 4.3's Docker API, `docker run --rm` reports exit 0 whatever the container
+    # returned (the container is gone before the client asks); `run` removes it afterwards instead
+    cmd = [docker, "run", *(["--gpus", gpus] if gpus else []), "--ipc=host", "--network", network,
+           "--user", f"{uid}:{gid}", "--workdir", str(root), "--name", container_name(run_id)]
     anchor_vols, anchor_env = anchors or ([], {})
     for host, inside, ro in [*mounts(root, repo, settings), *anchor_vols]:
         cmd += ["--volume", f"{host}:{inside}:{'ro' if ro else 'rw'}"]
@@ -277,7 +283,11 @@ def run(ctx: RunContext, repo: Path = REPO) -> int:
     cmd = run_command(tag, ctx.settings, ctx.root, repo, ctx.run_id, resume=ctx.resume, uid=uid, gid=gid,
                       docker=docker, anchors=anchor_mounts(ctx.root))
     ctx.log.say("docker: " + " ".join(cmd))
-    rc, tail = _stream(cmd, ctx, "", log_lines=False)  # the runner inside logs to the same (mounted) file
+    try:
+        rc, tail = _stream(cmd, ctx, "", log_lines=False)  # the runner inside logs to the same (mounted) file
+    finally:
+        subprocess.run([docker, "rm", "--force", container_name(ctx.run_id)], capture_output=True, timeout=120,
+                       check=False)
     if rc == 0:
         return 0
     final = run_status.final(run_status.read(ctx.root, ctx.run_id, ctx.settings.lane), ctx.run_id)

@@ -98,7 +98,8 @@ def test_run_command(tmp_path: Path) -> None:
                  allow_from_scratch=True, stages=["verify", "train"], require_clean_tree=True)
     env = {"AUDIO_PATH": "x.flac", "TRAIN_LANE": "tts_prod_train", "TRAIN_BACKEND": "local_docker", "SECRET": "no"}
     cmd = run_command("voice-lane:abc", s, root, repo, "RID", uid=1234, gid=5678, env=env)
-    assert cmd[:3] == ["docker", "run", "--rm"]
+    assert cmd[:2] == ["docker", "run"] and "--rm" not in cmd  # removed afterwards: podman loses the code
+    assert cmd[cmd.index("--name") + 1] == "voice-lane-RID"
     assert cmd[cmd.index("--gpus"):cmd.index("--gpus") + 2] == ["--gpus", "all"]  # GPUs by default ...
     assert "--ipc=host" in cmd
     assert cmd[cmd.index("--network") + 1] == "none"  # ... and no network: nothing is fetched at run time
