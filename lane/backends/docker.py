@@ -112,13 +112,17 @@ def check_writable(mount_list: Sequence[tuple[Path, Path, bool]], uid: int, gid:
     for host, _inside, ro in mount_list:
         if ro:
             continue
-        if not host.is_dir():
+        if host.exists() and not host.is_dir():
             raise LaneError("workspace_not_writable", f"{host} is not a folder (mounted read-write)")
-        if not writable_by(host, uid, gid, groups):
-            st = host.stat()
+        where = host  # a folder still to be made: the caller makes it, so its parent must take it
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        if not writable_by(where, uid, gid, groups):
+            st = where.stat()
             raise LaneError("workspace_not_writable",
-                            f"{host} (owner {st.st_uid}:{st.st_gid}, mode {st.st_mode & 0o7777:04o}) is not writable "
-                            f"for uid {uid} gid {gid}, the user the container runs as")
+                            f"{where} (owner {st.st_uid}:{st.st_gid}, mode {st.st_mode & 0o7777:04o}) is not writable "
+                            f"for uid {uid} gid {gid}, the user the container runs as"
+                            + ("" if where == host else f" (it would hold {host})"))
 
 
 def mounts(root: Path, repo: Path, settings: Settings) -> list[tuple[Path, Path, bool]]:
@@ -273,13 +277,13 @@ def ensure_image(ctx: RunContext, repo: Path = REPO, docker: str | None = None) 
 def run(ctx: RunContext, repo: Path = REPO) -> int:
     from ..core import status as run_status
 
-    for name in MOUNT_DIRS:  # created here, so the engine does not create them root-owned
-        (ctx.root / name).mkdir(parents=True, exist_ok=True)
     uid, gid = os.getuid(), os.getgid()
     check_writable(mounts(ctx.root, repo, ctx.settings), uid, gid, os.getgroups())
     docker = client()
     tag = ensure_image(ctx, repo, docker)
     assert docker is not None
+    for name in MOUNT_DIRS:  # created here, so the engine does not create them root-owned
+        (ctx.root / name).mkdir(parents=True, exist_ok=True)
     cmd = run_command(tag, ctx.settings, ctx.root, repo, ctx.run_id, resume=ctx.resume, uid=uid, gid=gid,
                       docker=docker, anchors=anchor_mounts(ctx.root))
     ctx.log.say("docker: " + " ".join(cmd))

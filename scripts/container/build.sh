@@ -155,10 +155,15 @@ main() {
         done <<<"$mounts"
         args+=(--network host --layers)
     else
+        # the engine first (its own error says why it cannot be reached), then BuildKit: the legacy
+        # builder has no build secrets or cache mounts
+        "$engine" version --format '{{.Server.Version}}' >/dev/null || die "the Docker engine does not answer (DOCKER_HOST=${DOCKER_HOST:-unset})"
+        "$engine" buildx version >/dev/null 2>&1 \
+            || die "docker build needs BuildKit (the buildx plugin) for the Dockerfile's secrets and cache mounts; install docker-buildx, or build with podman (LANE_CONTAINER_ENGINE=podman)"
         [[ -z $mounts ]] || log "docker builder: the local pip paths are not mounted ($(tr '\n' ' ' <<<"$mounts"))"
         export DOCKER_BUILDKIT=1
     fi
-    log "image: $engine build $TAG from $base (torch: ${torch:-the base\'s}; extras: ${extras:-none})"
+    log "image: $engine build $TAG from $base (torch: ${torch:-from the base}; extras: ${extras:-none})"
     "$engine" "${args[@]}" "$REPO" >&2
     id=$("$engine" image inspect --format '{{.Id}}' "$TAG")
     log "image: $TAG ($id) built in $(secs "$t0") s"

@@ -89,6 +89,11 @@ def test_workspace_writability_is_checked_for_the_container_uid(tmp_path: Path) 
     assert info.value.code == "workspace_not_writable" and str(d) in info.value.detail
     assert "0755" in info.value.detail
     check_writable([(d, d, True)], me + 1000, 4321)  # read-only mounts need no write access
+    later = d / "runs"  # not made yet: the folder that would hold it decides
+    with pytest.raises(LaneError) as info:
+        check_writable([(later, later, False)], me + 1000, 4321)
+    assert f"(it would hold {later})" in info.value.detail
+    check_writable([(later, later, False)], me, 4321)
 
 
 def test_run_command(tmp_path: Path) -> None:
