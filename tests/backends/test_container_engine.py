@@ -20,6 +20,9 @@ from cli_runs import Done, run_lane
 from lane_runs import STAGES, install_notebooks
 
 container_env = container_engine.container_env  # the session fixture (engine + image), made visible here
+# a hang guard, not a clock: the first test also pays for the session's image build, which on a fresh
+# machine starts from debootstrap (~7 min on two shared cores)
+pytestmark = pytest.mark.timeout(1800)
 
 REPO = Path(__file__).resolve().parents[2]
 LANE = "tts_prod_train_nemo"
