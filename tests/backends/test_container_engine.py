@@ -155,3 +155,12 @@ def test_the_container_writes_as_the_uid_it_is_given(cws: Path, container_env: d
     written = [q for d in ("artifacts", "runs", "reports", "bundles") for q in (cws / d).rglob("*")]
     assert len(written) > 20
     assert {(q.stat().st_uid, q.stat().st_gid) for q in written} == {(uid, gid)}
+
+
+def test_the_podman_client_runs_the_same_lane(cws: Path, container_env: dict[str, str]) -> None:
+    """LANE_DOCKER=podman: the backend drives podman's own CLI (same store, same containers.conf)."""
+    done = _run(cws, {**container_env, "LANE_DOCKER": "podman", "LANE_DOCKER_GPUS": "none"})
+    assert done.rc == 0, done.out[-4000:] + done.err[-2000:]
+    assert done.last_status.startswith("[tts-prod] status=completed reason=ok ")
+    cmd = next(x for x in done.log.splitlines() if x.startswith("docker: ") and " run " in x and " --name " in x)
+    assert cmd.split()[1].endswith("/podman") and " --network none " in cmd
