@@ -130,9 +130,10 @@ def test_the_container_writes_as_the_uid_it_is_given(cws: Path, container_env: d
     workspace that user owns: everything the runner writes through the mounts is 4242's."""
     import subprocess
 
-    from lane.backends.docker import anchor_mounts, check_writable, mounts, run_command
+    from lane.backends.docker import anchor_mounts, check_writable, container_name, mounts, run_command
     from lane.core.config import Settings
     from lane.core.reasons import LaneError
+    from lane.core.stage import new_run_id
 
     uid = gid = 4242
     keys = tmp_path_factory.mktemp("anchors-4242")  # outside the workspace, as anchors must be
@@ -146,12 +147,17 @@ def test_the_container_writes_as_the_uid_it_is_given(cws: Path, container_env: d
     assert info.value.code == "workspace_not_writable"
     subprocess.run(["chown", "-R", f"{uid}:{gid}", str(cws), str(keys)], check=True)
     check_writable(mounts(cws, REPO, settings), uid, gid)
-    cmd = run_command(container_env["LANE_DOCKER_IMAGE"], settings, cws, REPO, "20261205T000000Z-4242ab",
+    run_id = new_run_id()
+    cmd = run_command(container_env["LANE_DOCKER_IMAGE"], settings, cws, REPO, run_id,
                       uid=uid, gid=gid, env={"LANE_DOCKER_GPUS": "none"}, docker=container_env["LANE_DOCKER"],
                       anchors=(anchors[0], {**anchors[1], "LANE_TRUSTED_KEYS": str(keys / "trusted-keys")}))
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, **container_env})
+    env = {**os.environ, **container_env}
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    finally:  # what the backend's run() does after the container
+        subprocess.run([cmd[0], "rm", "--force", container_name(run_id)], capture_output=True, env=env, check=False)
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
-    assert "[tts-prod] status=completed reason=ok run_id=20261205T000000Z-4242ab" in p.stdout
+    assert f"[tts-prod] status=completed reason=ok run_id={run_id}" in p.stdout
     written = [q for d in ("artifacts", "runs", "reports", "bundles") for q in (cws / d).rglob("*")]
     assert len(written) > 20
     assert {(q.stat().st_uid, q.stat().st_gid) for q in written} == {(uid, gid)}
