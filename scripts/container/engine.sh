@@ -20,7 +20,7 @@
 # Clients: `. STATE_DIR/env.sh` sets DOCKER_HOST=unix://STATE_DIR/podman.sock and CONTAINERS_CONF.
 set -euo pipefail
 
-PKGS=(podman runc debootstrap)
+PKGS=(podman runc debootstrap curl)  # curl: start waits for the socket to answer /_ping
 
 die() { echo "engine.sh: $*" >&2; exit 1; }
 log() { echo "engine.sh: $*" >&2; }
