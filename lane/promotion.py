@@ -186,21 +186,37 @@ def rule_promotable(ev: Evidence) -> Item:
         problems.append(f"the {profile} profile is not promotable")
     if ev.settings.get("allow_from_scratch"):
         problems.append("--allow-from-scratch was given")
-    if ev.stat("train", "promotable") is False:
-        why = ev.stat("train", "not_promotable_because")
-        problems.append(f"the trained models are not promotable ({why})" if why else
-                        "the train stage trained from scratch or vocodes with Griffin-Lim")
-    if ev.manifest and not (ev.manifest.get("training") or {}).get("promotable", False):
-        problems.append("the bundle says its models are not promotable")
-    if ev.stat("train", "promotable") is None and "train" in ev.lane_stages:
+    bases = _base_problems(ev)
+    train_said = ev.stat("train", "promotable")
+    if train_said is False:
+        problems += _train_reasons(ev.stat("train", "not_promotable_because"), problems + bases)
+    if ev.manifest and not (ev.manifest.get("training") or {}).get("promotable", False) and train_said is not False:
+        problems.append("the bundle says its models are not promotable")  # (it echoes train when train said so)
+    if train_said is None and "train" in ev.lane_stages:
         problems.append("the train stage recorded no promotability")
-    problems += _base_problems(ev)
+    problems += bases
     if not problems:
         return _ok("promotable", label, f"lane {ev.settings.get('lane')}, profile {profile}, models from licensed bases")
     text = "; ".join(problems)
     return _no("promotable", label, text, "lane_not_promotable",
                f"{text[0].upper()}{text[1:]}" + (" (a demo voice is for trying the lane, never for release)."
                                                  if profile == "demo" else "."))
+
+
+def _train_reasons(why: object, said: list[str]) -> list[str]:
+    """What the train stage recorded as its reasons (`; `-separated), less those another rule already
+    names (the profile, a base), so that a reviewer reads each reason once."""
+    if not why:
+        return ["the train stage trained from scratch or vocodes with Griffin-Lim"]
+    told = " ".join(said)
+    out = []
+    for part in (p.strip() for p in str(why).split(";")):
+        if not part or (part == "the profile is not promotable" and "profile is not promotable" in told):
+            continue
+        if part.startswith("its base ") and part.split(" (")[0] in told:
+            continue
+        out.append(part)
+    return out
 
 
 def _base_problems(ev: Evidence) -> list[str]:
