@@ -40,12 +40,16 @@ def make_root(path: Path) -> Path:
     return path
 
 
-def weights_manifest(root: Path, role_paths: dict[str, Path], license: str = "Apache-2.0") -> Path:
+def weights_manifest(root: Path, role_paths: dict[str, Path], license: str = "Apache-2.0",
+                     promotable: bool = True) -> Path:
+    """A weights manifest of test-made bases; they stand in for a release base (`promotable: true`),
+    as NGC's are in production."""
     from lane.core.fsutil import sha256_file
 
     entries = [{"id": f"test_{role}", "role": role, "path": str(p), "sha256": sha256_file(p),
                 "source": "made by the test suite", "code_license": "Apache-2.0", "weights_license": license,
-                "notes": "tiny checkpoint trained by tests/nemo"} for role, p in role_paths.items()]
+                "promotable": promotable, "notes": "tiny checkpoint trained by tests/nemo"}
+               for role, p in role_paths.items()]
     path = root / "weights.json"
     path.write_text(json.dumps({"schema": "voice_weights/1", "entries": entries}), encoding="utf-8")
     return path
