@@ -341,7 +341,23 @@ def nemo_version() -> str:
         raise LaneError("nemo_runtime_unavailable", f"import nemo failed: {type(exc).__name__}: {exc}") from None
     if spec is None:
         raise LaneError("nemo_runtime_unavailable", "nemo is installed without nemo.collections.tts (install nemo_toolkit[tts])")
+    why = tar_filters_missing()
+    if why:
+        raise LaneError("nemo_runtime_unavailable", why)
     return str(getattr(nemo, "__version__", "unknown"))
+
+
+def tar_filters_missing() -> str | None:
+    """NeMo opens every .nemo archive with `TarFile.extract(..., filter="data")`, the extraction
+    filters of PEP 706 (Python 3.12, backported to 3.11.4 and 3.10.12). On an older Python (Debian 12's
+    python3.11 is 3.11.2) loading any base fails deep in training with a TypeError; say so up front."""
+    import sys
+    import tarfile
+
+    if hasattr(tarfile, "data_filter"):
+        return None
+    return (f"Python {sys.version.split()[0]} has no tarfile extraction filters (PEP 706): NeMo cannot open .nemo "
+            "files; use Python >= 3.11.4 (the CUDA PyTorch image has it; Debian 12's python3.11 does not)")
 
 
 def torch_device() -> tuple[str, str, bool]:

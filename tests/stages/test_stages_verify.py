@@ -274,3 +274,22 @@ def test_bad_manifests_in_the_verify_stage(ws: Path, kind: str, code: str, check
     st, pf = _preflight(ws, f"bad-{kind}", weights_manifest="bad.json")
     assert pf.errors and pf.errors[0].code == code
     assert {c.id: c.ok for c in st.checks}[check] is False
+
+
+def test_a_python_without_tar_filters_blocks_nemo_up_front(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NeMo 3.0 opens .nemo archives with PEP 706's `filter="data"`; Debian 12's python3.11 (3.11.2) has
+    no such filters, and a base then failed deep in training as base_checkpoint_incompatible (seen in the
+    debootstrapped container). Here the missing filters are simulated by hiding `tarfile.data_filter`
+    (this Python has them); the verify check must name the cause."""
+    import tarfile
+
+    from lane.core.reasons import LaneError
+    from lane.stages.checks import nemo_version, tar_filters_missing
+
+    assert tar_filters_missing() is None
+    monkeypatch.delattr(tarfile, "data_filter")
+    why = tar_filters_missing()
+    assert why and "PEP 706" in why and "3.11.4" in why
+    with pytest.raises(LaneError) as err:
+        nemo_version()
+    assert err.value.code == "nemo_runtime_unavailable" and err.value.detail == why
