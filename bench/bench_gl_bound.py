@@ -3,7 +3,7 @@
 
 Takes demo-like clips (espeak-ng en-us, 165 wpm, 16 kHz, resampled to 22050 Hz as the lane does), computes
 the exact log-mel a FastPitch of configs/nemo/fastpitch.yaml predicts (NeMo's AudioToMelSpectrogramPreprocessor),
-inverts it with lane.bundle.voice.griffin_lim for several n_iter / power settings, and scores the result as the
+inverts it with lane.core.griffin_lim.griffin_lim for several n_iter / power settings, and scores the result as the
 validate stage does: pocketsphinx jsgf CER (vs the recordings' own CER), MCD (lane.metrics.mcd_dtw) against
 the recording, resemblyzer similarity to the speaker (mean embedding of the recordings) vs the en-us+f3
 impostor (data/eval/impostor.flac). A perfect spectrogram model can do no better than these numbers.
@@ -54,7 +54,7 @@ def main() -> int:
     from omegaconf import OmegaConf
 
     from lane import metrics as ev
-    from lane.bundle.voice import griffin_lim
+    from lane.core.griffin_lim import griffin_lim
     from lane.data.espeak import speak
     from scripts.make_demo_data import SENTENCES
 

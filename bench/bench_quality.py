@@ -440,14 +440,15 @@ def batched_rtf(bundle: Path, texts: list[str], batch: int) -> dict[str, Any]:
     import numpy as np
     import onnxruntime as ort
 
-    from lane.bundle.voice import OnnxVoice, griffin_lim
+    from lane.bundle.voice import OnnxVoice
+    from lane.core.griffin_lim import GriffinLimParams, vocode
 
     providers = ort.get_available_providers()
     use = ["CUDAExecutionProvider", "CPUExecutionProvider"] if "CUDAExecutionProvider" in providers \
         else ["CPUExecutionProvider"]
     voice = OnnxVoice(bundle)
     if use[0] != "CPUExecutionProvider":  # the lane's OnnxVoice is CPU-only by design: swap the sessions
-        spec = voice.manifest["models"]["spectrogram"]
+        spec = voice.manifest.spectrogram
         voice._fp = ort.InferenceSession(str(bundle / spec.get("onnx", "fastpitch.onnx")), providers=use)
         if voice._voc is not None:
             voice._voc = ort.InferenceSession(str(bundle / voice.vocoder_spec["onnx"]), providers=use)
@@ -460,9 +461,8 @@ def batched_rtf(bundle: Path, texts: list[str], batch: int) -> dict[str, Any]:
 
     def vocode_batch(mels: list[Any]) -> list[Any]:
         if voice._voc is None:
-            params = voice.vocoder_spec.get("params") or {}
-            return [griffin_lim(m, voice.audio, n_iter=int(params.get("n_iter", 32)),
-                                power=float(params.get("power", 1.2))) for m in mels]
+            params = GriffinLimParams.of(voice.vocoder_spec.get("params"))
+            return [vocode(m, voice.audio, params) for m in mels]
         width = max(m.shape[1] for m in mels)
         floor = float(min(m.min() for m in mels))
         x = np.full((len(mels), mels[0].shape[0], width), floor, dtype=np.float32)

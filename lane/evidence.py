@@ -192,6 +192,7 @@ def _candidate(ev: Evidence) -> None:
     """The run's own candidate (never a path a status file names), checked to be exactly that."""
     from .bundle import store
     from .bundle.check import validate_voice_bundle
+    from .bundle.manifest import BundleManifest
 
     voice = ev.settings.get("voice_profile_id")
     if not voice or ev.snapshot is None:
@@ -209,7 +210,10 @@ def _candidate(ev: Evidence) -> None:
     if cand.is_symlink() or cand.resolve() != cand:
         ev.candidate_problems.insert(0, f"{rel(cand, ev.root)} is a link to {cand.resolve()}, not the run's own bundle")
     ev.bundle_problems = validate_voice_bundle(cand, ev.root).problems
-    ev.manifest = read(cand / "manifest.json") or {}
+    try:
+        ev.manifest = BundleManifest.read(cand).data or {}
+    except (OSError, ValueError):
+        ev.manifest = {}
     if ev.manifest and (ev.manifest.get("run_id"), ev.manifest.get("voice_profile_id")) != (ev.run_id, voice):
         ev.candidate_problems.insert(0, f"its manifest names run {ev.manifest.get('run_id')} voice "
                                         f"{ev.manifest.get('voice_profile_id')}, not run {ev.run_id} voice {voice}")

@@ -574,16 +574,18 @@ EVAL_TEXTS = [  # held-out texts for the quick check (never in the corpus: forbi
 ]
 
 
-def evaluate(work: Path, source: Path, n_iter: int = 32, power: float = 1.2) -> dict[str, Any]:
+def evaluate(work: Path, source: Path, n_iter: int | None = None, power: float | None = None) -> dict[str, Any]:
     import tempfile
 
     import numpy as np
     import torch
 
     from lane import metrics as ev
-    from lane.bundle.voice import griffin_lim
+    from lane.core.griffin_lim import DEFAULTS, griffin_lim
     from lane.data.espeak import speak
 
+    n_iter = DEFAULTS.n_iter if n_iter is None else n_iter
+    power = DEFAULTS.power if power is None else power
     torch.set_num_threads(2)
     if source.suffix == ".nemo":
         import nemo.collections.tts.models as tts

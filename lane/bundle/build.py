@@ -24,12 +24,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..core.fsutil import atomic_write_json, atomic_write_text, sha256_file
+from ..core.fsutil import atomic_write_text, sha256_file
 from ..core.paths import commit_of
 from ..core.reasons import LaneError
 from ..core.stage import StageRun
 from .check import UNLISTED, validate_voice_bundle
-from .voice import BUNDLE_VERSION, speaks_summary
+from .manifest import BUNDLE_VERSION, BundleManifest
+from .voice import speaks_summary
 
 CHECK_SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -270,7 +271,7 @@ def assemble(st: StageRun, profile: dict[str, Any], outputs: dict[str, Any], tmp
     atomic_write_text(tmp / "MODEL_CARD.md", _model_card(manifest, outputs))
     manifest["files"] = {str(p.relative_to(tmp)): _file_entry(p) for p in sorted(tmp.rglob("*"))
                          if p.is_file() and p.name not in UNLISTED}
-    atomic_write_json(tmp / "manifest.json", manifest)
+    BundleManifest(tmp, manifest).save()
     st.progress(5, 5, "validating bundle")
     result = validate_voice_bundle(tmp, root)
     st.check("bundle_validated", result.ok, "schema, sha256 and sizes of every file" if result.ok

@@ -5,17 +5,16 @@ disturbing the other hashes."""
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..core.fsutil import atomic_write_json, sha256_file
-from ..core.paths import PACKAGE_ROOT, config_file
 from ..core.reasons import LaneError
+from .manifest import MANIFEST, BundleManifest
 
-SCHEMA_FILE = "voice_bundle.schema.json"
 UNLISTED = ("manifest.json", "validation.json", "provenance.dsse.json")  # each covers the listed files
 
 
@@ -25,34 +24,21 @@ class BundleCheck:
     problems: list[str] = field(default_factory=list)
 
 
-def _schema(root: str | os.PathLike[str] | None) -> dict[str, Any]:
-    path = config_file(root if root else PACKAGE_ROOT, "schemas", SCHEMA_FILE)
-    if path.exists():
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    raise LaneError("bundle_invalid", f"{SCHEMA_FILE} not found")
-
-
 def validate_voice_bundle(bundle_dir: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> BundleCheck:
     """Check the manifest against its schema, every listed file's sha256 and size, that no unlisted
     file is present, that every model file the manifest names is listed, and the validation record."""
-    import jsonschema
-
     bdir = Path(bundle_dir)
-    problems: list[str] = []
-    mpath = bdir / "manifest.json"
+    mpath = bdir / MANIFEST
     if not mpath.exists():
         return BundleCheck(False, [f"{mpath} is missing"])
     try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        bm = BundleManifest.read(bdir)
     except ValueError as exc:
         return BundleCheck(False, [f"manifest.json is not JSON: {exc}"])
-    validator = jsonschema.Draft202012Validator(_schema(root))
-    for err in sorted(validator.iter_errors(manifest), key=lambda e: list(e.path)):
-        where = "/".join(str(p) for p in err.path) or "(root)"
-        problems.append(f"manifest {where}: {err.message}")
+    problems = bm.problems(root)
     if problems:
         return BundleCheck(False, problems)
-    files: dict[str, dict[str, Any]] = manifest["files"]
+    manifest, files = bm.data, bm.files
     for name, meta in sorted(files.items()):
         p = bdir / name
         if Path(name).is_absolute() or ".." in Path(name).parts:
@@ -101,19 +87,18 @@ def require_valid(bundle_dir: str | os.PathLike[str], root: str | os.PathLike[st
                         + (f" (+{len(check.problems) - 1} more)" if len(check.problems) > 1 else ""))
 
 
-def write_validation(bundle_dir: str | os.PathLike[str], validation: dict[str, Any]) -> Path:
+def write_validation(bundle_dir: str | os.PathLike[str], validation: Mapping[str, Any]) -> Path:
     """Write validation.json beside manifest.json and record its hash in the manifest's `validation`
     section. The files section is untouched, so every other hash stays valid."""
     bdir = Path(bundle_dir)
-    mpath = bdir / "manifest.json"
-    manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    vpath = atomic_write_json(bdir / "validation.json", validation)
-    manifest["validation"] = {
+    bm = BundleManifest.read(bdir)
+    vpath = atomic_write_json(bdir / "validation.json", dict(validation))
+    bm.data["validation"] = {
         "path": "validation.json",
         "sha256": sha256_file(vpath),
         "bytes": vpath.stat().st_size,
         "ok": bool(validation.get("ok")) if "ok" in validation else None,
         "run_id": validation.get("run_id"),
     }
-    atomic_write_json(mpath, manifest)
+    bm.save()
     return vpath

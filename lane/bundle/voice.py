@@ -12,7 +12,6 @@ HiFi-GAN generator ONNX or Griffin-Lim (librosa) with the parameters the manifes
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from ..core.griffin_lim import GriffinLimParams, MelSettings
+from ..core.griffin_lim import vocode as griffin_lim_vocode
 from ..core.reasons import LaneError
 from ..text.normalize import normalize
 from ..text.tokenizers import load_tokenizer_file
-
-BUNDLE_VERSION = "voice_bundle/1"
+from .manifest import BundleManifest
 
 
 def speaks_summary(tok: dict[str, Any]) -> list[str]:
@@ -46,54 +46,6 @@ def speaks_summary(tok: dict[str, Any]) -> list[str]:
     return lines
 
 
-def read_manifest(bundle_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(bundle_dir) / "manifest.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LaneError("bundle_invalid", f"{path}: cannot read manifest ({exc})") from exc
-    if data.get("bundle_version") != BUNDLE_VERSION:
-        raise LaneError("bundle_invalid", f"{path}: bundle_version {data.get('bundle_version')!r} != {BUNDLE_VERSION}")
-    return dict(data)
-
-
-def griffin_lim(mel: np.ndarray, audio: dict[str, Any], n_iter: int = 32, power: float = 1.2) -> np.ndarray:
-    """Log-mel (NeMo AudioToMelSpectrogramPreprocessor, log(mel + guard)) to audio with Griffin-Lim."""
-    import librosa
-
-    basis = _mel_basis(audio)
-    mag_mel = np.exp(mel.astype(np.float64)) - float(audio.get("log_zero_guard_value", 1e-5))
-    mag_mel = np.clip(mag_mel, 0.0, None)
-    raw = np.clip(np.linalg.pinv(basis) @ mag_mel, 1e-8, None)
-    lin = raw ** power
-    # the sharpening exponent changes the level: scale back to the unsharpened energy, so the output
-    # level follows the spectrogram (no peak normalisation: a silent spectrogram stays silent audio)
-    e_lin = float(np.linalg.norm(lin))
-    if e_lin > 0:
-        lin *= float(np.linalg.norm(raw)) / e_lin
-    mag_power = float(audio.get("mag_power", 1.0))
-    if mag_power != 1.0:
-        lin = lin ** (1.0 / mag_power)
-    y = librosa.griffinlim(lin, n_iter=n_iter, hop_length=int(audio["hop_length"]),
-                           win_length=int(audio["win_length"]), n_fft=int(audio["n_fft"]), window="hann",
-                           random_state=0)
-    return np.asarray(np.clip(y, -1.0, 1.0), dtype=np.float32)
-
-
-_BASIS_CACHE: dict[tuple[Any, ...], np.ndarray] = {}
-
-
-def _mel_basis(audio: dict[str, Any]) -> np.ndarray:
-    import librosa
-
-    key = (audio["sample_rate"], audio["n_fft"], audio["n_mels"], audio.get("lowfreq"), audio.get("highfreq"))
-    if key not in _BASIS_CACHE:
-        _BASIS_CACHE[key] = librosa.filters.mel(sr=int(audio["sample_rate"]), n_fft=int(audio["n_fft"]),
-                                                n_mels=int(audio["n_mels"]), fmin=float(audio.get("lowfreq") or 0),
-                                                fmax=audio.get("highfreq"), norm="slaney")
-    return _BASIS_CACHE[key]
-
-
 class OnnxVoice:
     """A voice bundle loaded for synthesis with onnxruntime."""
 
@@ -104,13 +56,12 @@ class OnnxVoice:
         import onnxruntime as ort
 
         self.bundle_dir = Path(bundle_dir)
-        self.manifest = read_manifest(self.bundle_dir)
-        models = self.manifest.get("models") or {}
-        spec = models.get("spectrogram") or {}
-        self.vocoder_spec: dict[str, Any] = dict(models.get("vocoder") or {"type": "griffin_lim"})
-        self.audio: dict[str, Any] = dict(self.manifest.get("audio") or {})
-        self.sample_rate = int(self.manifest["sample_rate"])
-        tok_path = self.bundle_dir / (self.manifest.get("tokenizer") or {}).get("path", "tokenizer.json")
+        self.manifest = BundleManifest.load(self.bundle_dir)
+        spec = self.manifest.spectrogram
+        self.vocoder_spec: dict[str, Any] = self.manifest.vocoder
+        self.audio: MelSettings = self.manifest.audio
+        self.sample_rate = self.manifest.sample_rate
+        tok_path = self.bundle_dir / self.manifest.tokenizer.get("path", "tokenizer.json")
         try:
             self.tokenizer = load_tokenizer_file(tok_path)
         except (OSError, ValueError, KeyError) as exc:  # TokenizerError is a ValueError
@@ -179,9 +130,7 @@ class OnnxVoice:
             except Exception as exc:
                 raise LaneError("synthesis_failed", f"vocoder ONNX failed: {exc}") from exc
             return np.asarray(audio, dtype=np.float32).reshape(-1)
-        params = self.vocoder_spec.get("params") or {}
-        return griffin_lim(mel, self.audio, n_iter=int(params.get("n_iter", 32)),
-                           power=float(params.get("power", 1.2)))
+        return griffin_lim_vocode(mel, self.audio, GriffinLimParams.of(self.vocoder_spec.get("params")))
 
     def synthesize_batch(self, texts: Sequence[str], pace: float = 1.0, *, padded: bool = False) -> list[np.ndarray]:
         return [self.vocode(m) for m in self.mel_batch(texts, pace, padded=padded)]

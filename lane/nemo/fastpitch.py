@@ -10,6 +10,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..core.griffin_lim import DEFAULTS as GRIFFIN_LIM_DEFAULTS
+from ..core.griffin_lim import MelSettings
 from ..core.reasons import LaneError
 from ..core.stage import StageRun
 from .runtime import import_nemo, quiet_nemo
@@ -35,7 +37,7 @@ def train_settings(profile: dict[str, Any]) -> dict[str, Any]:
     fp.setdefault("tokenizer", "auto")
     voc = dict(t.get("vocoder") or {})
     voc.setdefault("type", "griffin_lim")
-    voc.setdefault("griffin_lim", {"n_iter": 32, "power": 1.2})
+    voc.setdefault("griffin_lim", GRIFFIN_LIM_DEFAULTS.as_dict())
     out = {
         "seed": 1234, "devices": 1, "accelerator": "auto", "precision": "32-true", "grad_clip": 1.0,
         "checkpoint_every": 100, "stats_every": 10, "progress_every": 0, "min_epoch_steps": 40,
@@ -248,15 +250,15 @@ def build_fastpitch(cfg: Any, trainer: Any, base: dict[str, Any] | None, tokeniz
     return model
 
 
-def audio_settings(cfg: Any) -> dict[str, Any]:
+def audio_settings(cfg: Any) -> MelSettings:
     pre = cfg.preprocessor
-    return {
-        "sample_rate": int(cfg.sample_rate), "n_mels": int(cfg.n_mel_channels), "n_fft": int(pre.n_fft),
-        "win_length": int(pre.n_window_size), "hop_length": int(pre.n_window_stride),
-        "lowfreq": float(pre.lowfreq or 0), "highfreq": float(pre.highfreq) if pre.highfreq else None,
-        "window": str(pre.window), "log_zero_guard_value": float(pre.log_zero_guard_value),
-        "mel_norm": "slaney", "mag_power": float(pre.mag_power),
-    }
+    return MelSettings(
+        sample_rate=int(cfg.sample_rate), n_mels=int(cfg.n_mel_channels), n_fft=int(pre.n_fft),
+        win_length=int(pre.n_window_size), hop_length=int(pre.n_window_stride),
+        lowfreq=float(pre.lowfreq or 0), highfreq=float(pre.highfreq) if pre.highfreq else None,
+        window=str(pre.window), log_zero_guard_value=float(pre.log_zero_guard_value),
+        mel_norm="slaney", mag_power=float(pre.mag_power),
+    )
 
 
 def run_fastpitch(st: StageRun, settings: dict[str, Any], cfg: Any, *, out_dir: Path, base: dict[str, Any] | None,

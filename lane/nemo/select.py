@@ -31,6 +31,7 @@ from typing import Any
 import lightning.pytorch as pl
 
 from ..core.fsutil import atomic_write_json
+from ..core.griffin_lim import GriffinLimParams
 from ..core.reasons import LaneError
 from ..core.stage import StageRun
 
@@ -41,7 +42,7 @@ class HeldoutScorer:
     """Synthesis of the selection texts with a FastPitch in training, and its score."""
 
     def __init__(self, texts: list[str], refs: list[tuple[Any, int]], weights_manifest: str | None,
-                 root: Path, vocoder: dict[str, Any]) -> None:
+                 root: Path, vocoder: GriffinLimParams) -> None:
         from ..metrics import load_evaluators
         from ..text.normalize import normalize
 
@@ -229,7 +230,7 @@ def make_selector(st: StageRun, settings: dict[str, Any], ds: Any, out_dir: Path
         return None
     texts_path = Path(str(cfg["texts"]))
     texts = read_texts(texts_path if texts_path.is_absolute() else root / texts_path, int(cfg["n_texts"]))
-    vocoder = dict(settings["vocoder"].get("griffin_lim") or {})
+    vocoder = GriffinLimParams.of(settings["vocoder"].get("griffin_lim"))
     try:
         scorer = HeldoutScorer(texts, read_refs(ds_get(ds, "val_manifest"), int(cfg["n_refs"])), weights_manifest,
                                root, vocoder)

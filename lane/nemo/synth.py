@@ -1,61 +1,65 @@
-"""Synthesis through NeMo/PyTorch from a bundle's .nemo files: the reference the ONNX path
-(lane.bundle.voice.OnnxVoice) is compared against by the validate stage."""
+"""Synthesis through NeMo/PyTorch from .nemo files: the reference the ONNX path
+(lane.bundle.voice.OnnxVoice) is compared against by the validate stage. A bundle's files come as a
+`NemoSource` (lane.bundle.manifest.BundleManifest.nemo_source): this package reads no bundle."""
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..core.griffin_lim import DEFAULTS, GriffinLimParams, MelSettings, vocode
 from ..core.reasons import LaneError
 from ..text.normalize import normalize
 from .runtime import import_nemo, quiet_nemo
 from .tokenizer import nemo_encode
 
 
-def _paths(source: str | os.PathLike[str] | dict[str, Any]) -> tuple[Path, Path | None, dict[str, Any], dict[str, Any]]:
-    """(fastpitch.nemo, hifigan.nemo or None, vocoder spec, audio settings) from a bundle dir or a dict
-    {"fastpitch": path, "vocoder": path | "griffin_lim", "audio": {...}, "vocoder_params": {...}}."""
-    if isinstance(source, dict):
+@dataclass(frozen=True)
+class NemoSource:
+    """What NeMo synthesis restores: the FastPitch .nemo, the HiFi-GAN .nemo (None: Griffin-Lim with
+    `griffin_lim`), and the mel settings (empty: the FastPitch config's)."""
+
+    fastpitch: Path
+    hifigan: Path | None = None
+    griffin_lim: GriffinLimParams = DEFAULTS
+    audio: MelSettings | None = None
+
+    @classmethod
+    def of(cls, source: NemoSource | Mapping[str, Any]) -> NemoSource:
+        """A NemoSource as is, or from {"fastpitch": path, "vocoder": path | "griffin_lim",
+        "audio": {...}, "vocoder_params": {...}}."""
+        if isinstance(source, NemoSource):
+            return source
         voc = source.get("vocoder", "griffin_lim")
-        spec = {"type": "griffin_lim", "params": source.get("vocoder_params") or {}} if voc == "griffin_lim" else \
-            {"type": "hifigan"}
-        return Path(source["fastpitch"]), None if voc == "griffin_lim" else Path(voc), spec, dict(source.get("audio") or {})
-    bdir = Path(source)
-    manifest = json.loads((bdir / "manifest.json").read_text(encoding="utf-8"))
-    models = manifest["models"]
-    if not models["spectrogram"].get("nemo"):
-        raise LaneError("synthesis_failed", f"{bdir}: the bundle holds no FastPitch .nemo")
-    voc = models["vocoder"]
-    hifi = bdir / voc["nemo"] if voc["type"] == "hifigan" and voc.get("nemo") else None
-    if voc["type"] == "hifigan" and hifi is None:
-        raise LaneError("synthesis_failed", f"{bdir}: the bundle holds no HiFi-GAN .nemo")
-    return bdir / models["spectrogram"]["nemo"], hifi, voc, dict(manifest.get("audio") or {})
+        return cls(Path(source["fastpitch"]), None if voc == "griffin_lim" else Path(voc),
+                   GriffinLimParams.of(source.get("vocoder_params")), MelSettings(**(source.get("audio") or {})))
 
 
-def nemo_mels(source: str | os.PathLike[str] | dict[str, Any], texts: Sequence[str]) -> list[Any]:
+Source = NemoSource | Mapping[str, Any]
+
+
+def nemo_mels(source: Source, texts: Sequence[str]) -> list[Any]:
     """Log-mels (n_mels, frames) from the FastPitch .nemo, one text at a time (pitch shift 0, pace 1)."""
-    return _run(source, texts, vocode=False)
+    return _run(NemoSource.of(source), texts, vocode_audio=False)
 
 
-def nemo_synthesize(source: str | os.PathLike[str] | dict[str, Any], texts: Sequence[str]) -> list[Any]:
+def nemo_synthesize(source: Source, texts: Sequence[str]) -> list[Any]:
     """Float32 audio for each text through NeMo (FastPitch .nemo + HiFi-GAN .nemo or Griffin-Lim)."""
-    return _run(source, texts, vocode=True)
+    return _run(NemoSource.of(source), texts, vocode_audio=True)
 
 
-def _run(source: str | os.PathLike[str] | dict[str, Any], texts: Sequence[str], *, vocode: bool) -> list[Any]:
+def _run(src: NemoSource, texts: Sequence[str], *, vocode_audio: bool) -> list[Any]:
     import numpy as np
     import torch
 
     tts = import_nemo()
     quiet_nemo()
-    fp_path, hifi_path, voc_spec, audio = _paths(source)
     try:
-        fp = tts.FastPitchModel.restore_from(str(fp_path), map_location="cpu").eval()
-        hifi = tts.HifiGanModel.restore_from(str(hifi_path), map_location="cpu", strict=False).eval() \
-            if (vocode and hifi_path) else None
+        fp = tts.FastPitchModel.restore_from(str(src.fastpitch), map_location="cpu").eval()
+        hifi = tts.HifiGanModel.restore_from(str(src.hifigan), map_location="cpu", strict=False).eval() \
+            if (vocode_audio and src.hifigan) else None
     except Exception as exc:
         raise LaneError("synthesis_failed", f"cannot restore the .nemo files ({type(exc).__name__}: {exc})") from exc
     out: list[Any] = []
@@ -68,25 +72,19 @@ def _run(source: str | os.PathLike[str] | dict[str, Any], texts: Sequence[str], 
             zeros, ones = torch.zeros(t.shape), torch.ones(t.shape)
             spect, num_frames, *_ = fp.forward_for_export(text=t, pitch=zeros, pace=ones)
             mel = spect[:, :, : int(num_frames[0])]
-            if not vocode:
+            if not vocode_audio:
                 out.append(mel[0].numpy().astype(np.float32))
             elif hifi is not None:
                 out.append(hifi.generator(x=mel)[0].reshape(-1).numpy().astype(np.float32))
             else:
-                from ..bundle.voice import griffin_lim
-
-                params = voc_spec.get("params") or {}
-                out.append(griffin_lim(mel[0].numpy(), audio or _audio_of(fp), n_iter=int(params.get("n_iter", 32)),
-                                       power=float(params.get("power", 1.2))))
+                out.append(vocode(mel[0].numpy(), src.audio or _audio_of(fp), src.griffin_lim))
     return out
 
 
-def griffin_lim_synthesis(fp: Any, texts: Sequence[str], params: dict[str, Any]) -> list[Any]:
+def griffin_lim_synthesis(fp: Any, texts: Sequence[str], params: GriffinLimParams) -> list[Any]:
     """Audio for each (normalised) text from a FastPitch model in memory (pitch shift 0, pace 1) through
     Griffin-Lim: what checkpoint selection listens to while training."""
     import torch
-
-    from ..bundle.voice import griffin_lim
 
     audio = _audio_of(fp)
     dev = next(fp.parameters()).device
@@ -99,11 +97,11 @@ def griffin_lim_synthesis(fp: Any, texts: Sequence[str], params: dict[str, Any])
         spect, num_frames, *_ = fp.forward_for_export(text=t, pitch=torch.zeros(t.shape, device=dev),
                                                       pace=torch.ones(t.shape, device=dev))
         mel = spect[0, :, : int(num_frames[0])].float().cpu().numpy()
-        out.append(griffin_lim(mel, audio, n_iter=int(params.get("n_iter", 32)), power=float(params.get("power", 1.2))))
+        out.append(vocode(mel, audio, params))
     return out
 
 
-def _audio_of(fp: Any) -> dict[str, Any]:
+def _audio_of(fp: Any) -> MelSettings:
     from .fastpitch import audio_settings
 
     return audio_settings(fp.cfg)

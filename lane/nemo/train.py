@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.fsutil import atomic_write_json, sha256_file
+from ..core.griffin_lim import MelSettings
 from ..core.reasons import REASONS, LaneError
 from ..core.stage import StageRun
 from .fastpitch import ds_get, train_settings
@@ -35,7 +36,7 @@ class TrainResult:
     steps: int
     promotable: bool
     outputs_json: str = ""
-    audio: dict[str, Any] = field(default_factory=dict)
+    audio: MelSettings = field(default_factory=MelSettings)
     base_weights: list[dict[str, Any]] = field(default_factory=list)
     not_promotable_because: str = ""  # "; "-joined reasons, empty when promotable
 

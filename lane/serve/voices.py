@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..bundle.manifest import MANIFEST, BundleManifest
 from ..bundle.store import LIVE
 from ..core.ids import check_id, within
 from ..core.reasons import LaneError
@@ -36,7 +37,7 @@ SUMMARY_KEYS = ("bundle_version", "voice_profile_id", "sample_rate", "models", "
 class Voice:
     id: str
     path: Path  # the bundle's real directory (a candidate, when live)
-    manifest: dict[str, Any]
+    manifest: BundleManifest
     engine: Any  # lane.bundle.voice.OnnxVoice
     fingerprint: tuple[Any, ...]
     unpromoted: bool = False
@@ -44,11 +45,11 @@ class Voice:
 
     @property
     def sample_rate(self) -> int:
-        return int(self.manifest["sample_rate"])
+        return self.manifest.sample_rate
 
     @property
     def run_id(self) -> str | None:
-        rid = self.manifest.get("run_id")
+        rid = self.manifest.run_id
         return str(rid) if rid else None
 
     @property
@@ -61,35 +62,36 @@ class Voice:
         return describe(self.manifest, self.id)
 
     def summary(self) -> dict[str, Any]:
-        return {**{k: self.manifest.get(k) for k in SUMMARY_KEYS}, "id": self.id, "unpromoted": self.unpromoted,
+        return {**{k: self.manifest.data.get(k) for k in SUMMARY_KEYS}, "id": self.id, "unpromoted": self.unpromoted,
                 "language": self.language, "description": self.description}
 
 
 MODEL_NAMES = {"fastpitch": "FastPitch", "hifigan": "HiFi-GAN", "griffin_lim": "Griffin-Lim"}
 
 
-def language_of(manifest: dict[str, Any]) -> str:
+def language_of(manifest: BundleManifest) -> str:
     from ..text.normalize import NORMALIZER_NAME, normalizer_info
 
-    if isinstance(manifest.get("language"), str) and manifest["language"]:
-        return str(manifest["language"])
-    speaks = (manifest.get("tokenizer") or {}).get("speaks") or {}
+    language = manifest.data.get("language")
+    if isinstance(language, str) and language:
+        return language
+    speaks = manifest.tokenizer.get("speaks") or {}
     if str(speaks.get("normalizer") or "").startswith(NORMALIZER_NAME):
         return str(normalizer_info()["language"])
     return "en-US"  # every tokenizer the lane exports is English
 
 
-def describe(manifest: dict[str, Any], vid: str) -> str:
+def describe(manifest: BundleManifest, vid: str) -> str:
     """"jane: FastPitch + HiFi-GAN, 45-token chars tokenizer, run R", from the manifest's own entries."""
-    models = manifest.get("models") or {}
+    models = manifest.data.get("models") or {}
     names = [MODEL_NAMES.get(str((models.get(k) or {}).get("type")), str((models.get(k) or {}).get("type")))
              for k in ("spectrogram", "vocoder") if models.get(k)]
-    tok = manifest.get("tokenizer") or {}
+    tok = manifest.tokenizer
     parts = [" + ".join(names) or "unknown models"]
     if tok:
         parts.append(f"{tok.get('n_tokens')}-token {tok.get('type')} tokenizer")
-    if manifest.get("run_id"):
-        parts.append(f"run {manifest['run_id']}")
+    if manifest.run_id:
+        parts.append(f"run {manifest.run_id}")
     return f"{vid}: " + ", ".join(parts)
 
 
@@ -108,12 +110,9 @@ def fingerprint(path: Path) -> tuple[Any, ...]:
 def discover(settings: ServeSettings) -> tuple[list[tuple[str, Path]], dict[str, str]]:
     """(voice id, bundle path) for every bundle the source holds, and what was skipped with why: one
     bundle directory (it has manifest.json), or a bundles directory with <id>/voice_bundle links."""
-    from ..bundle.voice import read_manifest
-
     src = settings.bundles
-    if (src / "manifest.json").is_file():
-        manifest = read_manifest(src)
-        name = manifest.get("voice_profile_id") or (src.parent.name if src.name == LIVE else src.name)
+    if (src / MANIFEST).is_file():
+        name = BundleManifest.load(src).voice_profile_id or (src.parent.name if src.name == LIVE else src.name)
         return [(check_id("voice profile id", name), src)], {}
     found, skipped = [], {}
     for d in sorted(src.iterdir()) if src.is_dir() else []:
@@ -165,8 +164,6 @@ class Registry:
 
     def _admit(self, vid: str, path: Path, old: Voice | None) -> Voice:
         """The voice at `path` ready to speak, or LaneError with why not."""
-        from ..bundle.voice import read_manifest
-
         fp = fingerprint(path)
         if old is not None and old.fingerprint == fp:
             return old
@@ -175,7 +172,7 @@ class Registry:
             code = "bundle_invalid" if problems[0].startswith("hashes:") else "bundle_not_promoted"
             raise LaneError(code, "; ".join(problems[:3]))
         real = path.resolve()
-        return Voice(vid, real, read_manifest(real), self.loader(real, self.settings), fp,
+        return Voice(vid, real, BundleManifest.load(real), self.loader(real, self.settings), fp,
                      unpromoted=self.settings.allow_unpromoted)
 
     def refresh(self) -> dict[str, Voice]:

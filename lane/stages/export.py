@@ -4,7 +4,6 @@ the bundle's file table and one sentence synthesized through ONNX alone."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..core.fsutil import atomic_write_text
@@ -28,13 +27,14 @@ def run(st: StageRun, p: StageParams) -> Path:
 
 def write_media(st: StageRun, bundle: Path) -> None:
     """The bundle's files (bytes, sha256) and an ONNX-only sample for the report and the notebook."""
+    from ..bundle.manifest import BundleManifest
     from ..bundle.voice import OnnxVoice
 
-    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    manifest = BundleManifest.load(bundle)
     rows = [{"file": f"`{name}`", "bytes": f"{meta['bytes']:,}", "sha256": f"`{meta['sha256'][:16]}…`"}
-            for name, meta in manifest["files"].items()]
+            for name, meta in manifest.files.items()]
     mdir = media_dir(st.stage_dir)
-    check = manifest["onnx_check"]
+    check = manifest.onnx_check
     atomic_write_text(mdir / "bundle.md", md_table(rows, ["file", "bytes", "sha256"])
                       + f"\nONNX vs PyTorch: max |log-mel diff| {check['max_abs_diff']:.3g} "
                       f"(tolerance {check['tolerance']}), frames {'equal' if check['frames_equal'] else 'differ'}\n")

@@ -135,8 +135,10 @@ def _nemo_agreement(bundle_dir: Path, pairs: list[Pair], sr: int) -> tuple[float
         from ..nemo.synth import nemo_synthesize  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         return None, f"nemo_runtime_unavailable: {exc}"
+    from ..bundle.manifest import BundleManifest
+
     try:
-        out = nemo_synthesize(bundle_dir, [p.spoken for p in pairs])
+        out = nemo_synthesize(BundleManifest.load(bundle_dir).nemo_source(), [p.spoken for p in pairs])
     except LaneError as err:
         return None, f"{err.code}: {err.detail}"
     if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], int):

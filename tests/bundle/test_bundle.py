@@ -125,13 +125,14 @@ def test_export_without_train_outputs_fails(tmp_path: Path) -> None:
 
 
 def test_onnx_voice_matches_nemo_and_synthesizes(bundle: dict[str, Any]) -> None:
+    from lane.bundle.manifest import BundleManifest
     from lane.bundle.voice import OnnxVoice
     from lane.nemo.synth import nemo_mels, nemo_synthesize
 
     voice = OnnxVoice(bundle["path"])
     texts = ["Hello there, how are you?", "A stitch in time saves nine."]
     onnx_mels = [voice.mel(t) for t in texts]
-    ref = nemo_mels(bundle["path"], texts)
+    ref = nemo_mels(BundleManifest.load(bundle["path"]).nemo_source(), texts)
     for a, b in zip(onnx_mels, ref, strict=True):
         assert a.shape == b.shape and a.shape[0] == 80
         assert float(np.max(np.abs(a - b))) < 1e-3
@@ -144,7 +145,7 @@ def test_onnx_voice_matches_nemo_and_synthesizes(bundle: dict[str, Any]) -> None
     assert audio.dtype == np.float32 and audio.ndim == 1 and np.isfinite(audio).all()
     assert abs(len(audio) - onnx_mels[0].shape[1] * hop) <= hop
     assert float(np.abs(audio).max()) > 0.1
-    ref_audio = nemo_synthesize(bundle["path"], texts[:1])[0]
+    ref_audio = nemo_synthesize(BundleManifest.load(bundle["path"]).nemo_source(), texts[:1])[0]
     assert len(ref_audio) == len(audio)
     with pytest.raises(LaneError) as exc:
         voice.synthesize("   ")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from lane import metrics as ev
-from lane.bundle.voice import griffin_lim
+from lane.core.griffin_lim import griffin_lim
 
 AUDIO = {"sample_rate": 22050, "n_mels": 80, "n_fft": 1024, "win_length": 1024, "hop_length": 256, "lowfreq": 0.0,
          "highfreq": 8000.0, "log_zero_guard_value": 1e-5, "mag_power": 1.0}

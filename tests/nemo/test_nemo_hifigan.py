@@ -19,6 +19,7 @@ def test_tiny_hifigan_trains_and_exports(trained: dict[str, Any], tiny_ds: Any, 
     from nemo.collections.tts.models import FastPitchModel, HifiGanModel
 
     from lane.bundle import build_bundle, validate_voice_bundle
+    from lane.bundle.manifest import BundleManifest
     from lane.bundle.voice import OnnxVoice
     from lane.nemo.fastpitch import train_settings
     from lane.nemo.hifigan import train_hifigan
@@ -63,6 +64,6 @@ def test_tiny_hifigan_trains_and_exports(trained: dict[str, Any], tiny_ds: Any, 
     audio = voice.synthesize(text)
     assert audio.dtype == np.float32 and np.isfinite(audio).all()
     assert len(audio) == voice.mel(text).shape[1] * voice.audio["hop_length"]
-    ref = nemo_synthesize(bundle, [text])[0]
+    ref = nemo_synthesize(BundleManifest.load(bundle).nemo_source(), [text])[0]
     assert ref.shape == audio.shape and float(np.max(np.abs(ref - audio))) < 1e-3
     shutil.rmtree(out_dir / "vocoder", ignore_errors=True)

@@ -125,11 +125,11 @@ def test_no_answer_of_the_server_was_a_500(cli_server: str) -> None:
 def tiny_voice(tiny_bundle: Path) -> Any:
     from serve_helpers import settings_for
 
-    from lane.bundle.voice import read_manifest
+    from lane.bundle.manifest import BundleManifest
     from lane.serve.voices import Voice, load_engine
 
     engine = load_engine(tiny_bundle, settings_for(tiny_bundle.parent))
-    return Voice("tiny", tiny_bundle, read_manifest(tiny_bundle), engine, ())
+    return Voice("tiny", tiny_bundle, BundleManifest.load(tiny_bundle), engine, ())
 
 
 def planned(voice: Any, text: str, **settings: Any) -> Any:
