@@ -65,7 +65,7 @@ def spoken_for(root: str | os.PathLike[str], voice: str | None) -> Path | None:
 
 
 def locate(root: Path, audio: str | None, explicit: str | None, voice: str | None) -> Path | None:
-    from ..core.consent import find_record
+    from ..core.inputs import find_record
 
     if explicit:
         return find_record(audio, explicit, root)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .fsutil import read_json, sha256_file
-from .paths import config_file, resolve_input
+from .paths import config_file
 from .reasons import LaneError
 
 SCHEMA_ID = "voice_consent/1"
@@ -51,20 +51,6 @@ class Coverage:
         return {"path": str(self.record), "sha256": self.sha256, "speaker": self.speaker,
                 "permitted_use": self.permitted_use, "date": self.data["date"], "expires": self.data.get("expires"),
                 "recordings": len(self.data["recordings"])}
-
-
-def find_record(audio: str | None, consent: str | None, root: str | os.PathLike[str]) -> Path | None:
-    """The consent record for this input: the one given, else one beside the recording or in its folder."""
-    if consent:
-        return resolve_input(consent, root)
-    if not audio:
-        return None
-    first = resolve_input(str(audio).split(",")[0].strip(), root)
-    for candidate in (first.with_name(first.stem + ".consent.json"), first / "consent.json" if first.is_dir() else None,
-                      first.parent / "consent.json"):
-        if candidate is not None and candidate.is_file():
-            return candidate
-    return None
 
 
 def load_record(path: Path, root: str | os.PathLike[str] = ".") -> dict[str, Any]:

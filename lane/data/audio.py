@@ -19,7 +19,6 @@ import numpy as np
 
 from ..core.reasons import LaneError
 
-AUDIO_SUFFIXES = (".flac", ".wav", ".mp3", ".ogg", ".oga", ".opus", ".aiff", ".aif", ".m4a")
 BLOCK_FRAMES = 1 << 18
 
 

@@ -13,21 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.config import INPUT_FORMATS as FORMATS
+from ..core.inputs import AUDIO_SUFFIXES, AudioInput, list_audio
 from ..core.reasons import LaneError
-from .audio import AUDIO_SUFFIXES
-
-
-def _resolve(p: str, root: Path) -> Path:
-    q = Path(p).expanduser()
-    return q if q.is_absolute() else root / q
 
 
 def audio_paths(audio: str, root: Path) -> list[Path]:
     """The paths named by `audio` (comma-separated list allowed), resolved against `root`."""
-    parts = [a.strip() for a in str(audio).split(",") if a.strip()]
-    if not parts:
-        raise LaneError("missing_audio_path", "no audio path given")
-    return [_resolve(a, root) for a in parts]
+    return list(AudioInput.parse(audio, root).paths)
 
 
 def detect_format(audio: str | None, transcript: str | None, root: Path, input_format: str = "auto") -> str:
@@ -59,16 +51,6 @@ def detect_format(audio: str | None, transcript: str | None, root: Path, input_f
                     "(metadata.csv + wavs/) or a NeMo .json/.jsonl manifest")
 
 
-def paired_transcript(audio: str, root: Path) -> Path | None:
-    """`<name>.txt` next to a single recording `<name>.<ext>`: used as its transcript when none is given
-    and the format is auto-detected (the demo's data/demo/longform.flac + longform.txt)."""
-    paths = audio_paths(audio, root)
-    if len(paths) != 1 or not paths[0].is_file() or paths[0].suffix.lower() not in AUDIO_SUFFIXES:
-        return None
-    txt = paths[0].with_suffix(".txt")
-    return txt if txt.is_file() and txt.stat().st_size > 0 else None
-
-
 def _sniff_audio(p: Path) -> bool:
     import soundfile as sf
 
@@ -79,14 +61,8 @@ def _sniff_audio(p: Path) -> bool:
         return False
 
 
-def list_audio(d: Path) -> list[Path]:
-    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-
-
 def longform_files(audio: str, root: Path) -> list[Path]:
-    out: list[Path] = []
-    for p in audio_paths(audio, root):
-        out.extend(list_audio(p) if p.is_dir() else [p])
+    out = AudioInput.parse(audio, root).files()
     if not out:
         raise LaneError("missing_audio_path", f"no audio files under {audio}")
     return out

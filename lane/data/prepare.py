@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..core.fsutil import atomic_write_json, atomic_write_text, rel
+from ..core.inputs import AudioInput
+from ..core.paths import resolve_input
 from ..core.reasons import LaneError
 from ..core.stage import StageRun
 from . import audio as au
@@ -28,7 +30,6 @@ from .inputs import (
     ListedClip,
     detect_format,
     longform_files,
-    paired_transcript,
     read_ljspeech,
     read_nemo_manifest,
 )
@@ -98,9 +99,9 @@ def _read_clips(st: StageRun, cfg: dict[str, Any], lim: ck.Limits, fmt: str, aud
         return _longform_clips(st, cfg, lim, audio, transcript if fmt == "longform_transcript" else None,
                                root, weights_manifest, sr, timer)
     if fmt == "ljspeech":
-        return _listed_clips(read_ljspeech(_path(audio, root)), cfg, sr, timer), None
+        return _listed_clips(read_ljspeech(AudioInput.parse(audio, root).first), cfg, sr, timer), None
     if fmt == "nemo_manifest":
-        return _listed_clips(read_nemo_manifest(_path(audio, root)), cfg, sr, timer), None
+        return _listed_clips(read_nemo_manifest(AudioInput.parse(audio, root).first), cfg, sr, timer), None
     raise LaneError("input_format_unknown", f"{fmt} not in {FORMATS}")  # pragma: no cover - detect_format
 
 
@@ -181,7 +182,7 @@ def _paired(audio: str, transcript: str | None, input_format: str, root: Path) -
     """The transcript to use: the given one, else X.txt beside a recording X.* (auto format only)."""
     if transcript or input_format != "auto" or not audio:
         return transcript
-    paired = paired_transcript(audio, root) if _path(audio.split(",")[0], root).exists() else None
+    paired = AudioInput.parse(audio, root).paired_transcript()
     if paired is None:
         return None
     print(f"using the transcript next to the recording: {rel(paired, root)}", flush=True)
@@ -244,16 +245,11 @@ def _fmt_reasons(by_reason: dict[str, int]) -> str:
     return ", ".join(f"{k}={v}" for k, v in by_reason.items()) or "none"
 
 
-def _path(p: str, root: Path) -> Path:
-    q = Path(p).expanduser()
-    return q if q.is_absolute() else root / q
-
-
 # ------------------------------------------------------------------------------ long recordings
 def _read_transcript(transcript: str | None, root: Path) -> str | None:
     if not transcript:
         return None
-    tp = _path(transcript, root)
+    tp = resolve_input(transcript, root)
     try:
         text = tp.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.paths import resolve_input
+from ..core.inputs import AudioInput
 from ..core.reasons import LaneError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".aifc", ".opus")
@@ -30,7 +30,7 @@ class AudioInfo:
 
 @dataclass
 class AudioInventory:
-    kind: str  # file | directory | ljspeech | nemo_manifest
+    kind: str  # file | files (a comma-separated list) | directory | ljspeech | nemo_manifest
     source: str
     files: list[AudioInfo] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # files skipped as undecodable
@@ -93,13 +93,25 @@ def _manifest_audio(path: Path) -> list[Path]:
 
 def inspect_audio(audio: str | os.PathLike[str] | None, root: str | os.PathLike[str] = ".",
                   max_files: int | None = None) -> AudioInventory:
-    """What the audio input is and what it holds. A file, a folder of recordings, an LJSpeech folder
-    (metadata.csv + wavs/) or a NeMo manifest. Raises LaneError(missing_audio_path) when it is
-    missing, unreadable, empty, or holds no decodable audio. `max_files` caps how many files of a
-    large folder are probed (the rest are counted, not decoded)."""
-    if audio is None or str(audio).strip() == "":
-        raise LaneError("missing_audio_path", "no audio path given (--audio / AUDIO_PATH)")
-    path = resolve_input(audio, root)
+    """What the audio input is and what it holds. A file, a comma-separated list of files (or folders),
+    a folder of recordings, an LJSpeech folder (metadata.csv + wavs/) or a NeMo manifest. Raises
+    LaneError(missing_audio_path) when it is missing, unreadable, empty, or holds no decodable audio.
+    `max_files` caps how many files of a large folder are probed (the rest are counted, not decoded)."""
+    given = AudioInput.parse(audio, root)
+    if given.single is not None:
+        return _inspect_one(given.text, given.single, max_files)
+    inv = AudioInventory("files", given.text)
+    for part, path in zip([a.strip() for a in given.text.split(",") if a.strip()], given.paths, strict=True):
+        left = None if max_files is None else max_files - len(inv.files)
+        if left is not None and left <= 0:
+            break
+        one = _inspect_one(part, path, left)
+        inv.files.extend(one.files)
+        inv.problems.extend(one.problems)
+    return inv
+
+
+def _inspect_one(audio: str, path: Path, max_files: int | None) -> AudioInventory:
     if not path.exists():
         raise LaneError("missing_audio_path", f"{audio}: no such file or directory")
     if not os.access(path, os.R_OK):

@@ -27,7 +27,7 @@ from ..core.config import Settings
 from ..core.fsutil import atomic_write_json, read_json, rel, sha256_file
 from ..core.gates import PASS, GateResult, certify, evaluate, later_hashes
 from ..core.ids import id_path
-from ..core.inputs import input_digests
+from ..core.inputs import InputDigest, input_digests
 from ..core.paths import commit_of
 from ..core.reasons import LaneError, exit_code, fail_status
 from ..core.stage import new_run_id, now_iso, result_path
@@ -110,7 +110,7 @@ class _Run:
         self.stream = Stream(log, self.flush_status)
         self.commit = commit_of(root).sha or "unknown"
         self.cfg_hash = ""
-        self.inputs: list[dict[str, Any]] = []
+        self.inputs: list[InputDigest] = []
         self.cpu0 = 0.0
         self.kernel = "python3"
         self.snapshot: Any = None  # lane.core.snapshot.Snapshot, frozen in start()
