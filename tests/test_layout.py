@@ -115,3 +115,21 @@ def test_run_status_has_one_writer(tmp_path: Path) -> None:
         "def reads(run_dir):\n    return read_json(run_dir / STATUS_COPY)\n\n"
         "def writes(run_dir, st):\n    atomic_write_json(run_dir / 'train_status.json', st)\n")
     assert stats.status_writers(tmp_path) == ["lane/x.py:writes"]
+
+
+def _package_imports(src: str, dst: str) -> list[str]:
+    """Every import (function-level included) from a module of package `src` into package `dst`."""
+    mods = _modules()
+    return sorted(f"{mod} imports {target}" for mod, path in mods.items() if mod == src or mod.startswith(src + ".")
+                  for target, _ in _imports(mod, path, mods) if target == dst or target.startswith(dst + "."))
+
+
+def test_core_imports_no_data_and_nemo_imports_no_bundle() -> None:
+    """lane.core sits under the data stage (the audio input is read in lane.core.inputs), and NeMo
+    synthesis takes a NemoSource instead of reading a bundle: Griffin-Lim lives in lane.core.griffin_lim,
+    a bundle's manifest in lane.bundle.manifest."""
+    assert _package_imports("lane.core", "lane.data") == []
+    assert _package_imports("lane.nemo", "lane.bundle") == []
+    nemo_reads = [f"{f.relative_to(REPO).as_posix()}" for f in sorted((LANE / "nemo").rglob("*.py"))
+                  if '"manifest.json"' in f.read_text(encoding="utf-8")]
+    assert nemo_reads == []
