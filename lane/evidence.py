@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .core.fsutil import read_json, rel, sha256_file
+from .core.ledger import LedgerEntry
 from .core.reasons import LaneError
 
 STAGE_ACTIONS = ("verify", "train", "export", "validate")
@@ -47,7 +48,7 @@ class Evidence:
     records: dict[str, Any]  # the latest attempt's stage records (train_status), for display
     results: dict[str, dict[str, Any] | None]
     gates: dict[str, dict[str, Any]]
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> the run's latest ledger entry
+    entries: dict[str, LedgerEntry] = field(default_factory=dict)  # stage -> the run's latest ledger entry
     profile: dict[str, Any] = field(default_factory=dict)
     profile_problem: str = ""
     lane_stages: tuple[str, ...] = ()
@@ -94,13 +95,13 @@ def read(path: Path) -> Any:
         return None
 
 
-def _bound(entries: list[dict[str, Any]], kind: str, path: str) -> set[Any]:
+def _bound(entries: list[LedgerEntry], kind: str, path: str) -> set[Any]:
     """Every sha256 the run's entries bind for (kind, path)."""
     return {r.get("sha256") for e in entries for r in e.get("evidence") or []
             if r.get("kind") == kind and r.get("path") == path}
 
 
-def certified_file(ev: Evidence, entries: list[dict[str, Any]], kind: str, path: Path) -> bool:
+def certified_file(ev: Evidence, entries: list[LedgerEntry], kind: str, path: Path) -> bool:
     """True when every entry of the run that binds `path` binds its current sha256 (and one does)."""
     rpath = rel(path, ev.root)
     hashes = _bound(entries, kind, rpath)
@@ -114,13 +115,13 @@ def certified_file(ev: Evidence, entries: list[dict[str, Any]], kind: str, path:
     return True
 
 
-def _run_entries(root: Path, run_id: str) -> list[dict[str, Any]]:
+def _run_entries(root: Path, run_id: str) -> list[LedgerEntry]:
     from .core.ledger import read_entries
 
     return [e for e in read_entries(root) if e.get("runId") == run_id and e.get("stage_id") in STAGE_ACTIONS]
 
 
-def _config(ev: Evidence, entries: list[dict[str, Any]]) -> None:
+def _config(ev: Evidence, entries: list[LedgerEntry]) -> None:
     """Settings, lane, profile, weights and licence policy from the certified snapshot."""
     from .core.snapshot import Snapshot, drift, frozen_policy, path_of
 
@@ -145,7 +146,7 @@ def _config(ev: Evidence, entries: list[dict[str, Any]]) -> None:
         ev.profile_problem = f"{err.code}: {err.detail}"
 
 
-def _upstream_stale(ev: Evidence, entry: dict[str, Any]) -> str:
+def _upstream_stale(ev: Evidence, entry: LedgerEntry) -> str:
     """'' unless the entry names an upstream artifact its upstream stage's counted result no longer has."""
     for row in entry.get("upstream") or []:
         res = ev.results.get(str(row.get("stage"))) or {}
@@ -155,7 +156,7 @@ def _upstream_stale(ev: Evidence, entry: dict[str, Any]) -> str:
     return ""
 
 
-def _stages(ev: Evidence, names: list[str], entries: list[dict[str, Any]]) -> None:
+def _stages(ev: Evidence, names: list[str], entries: list[LedgerEntry]) -> None:
     """Each stage's result (certified against its entry) and its gate: the entry's verdict and
     certificate, the integrity re-checked on disk now."""
     from .core.gates import certify, evaluate, later_hashes

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..core.fsutil import canonical_json
+from ..core.ledger import LedgerEntry
 from ..core.reasons import LaneError
 from .policy import THRESHOLDS
 from .words import check_speaker_name, draw_words, statement
@@ -106,7 +107,7 @@ def issue(root: str | os.PathLike[str], *, voice_profile_id: str, speaker: str, 
     return ch
 
 
-def consent_entries(root: str | os.PathLike[str], action: str) -> list[dict[str, Any]]:
+def consent_entries(root: str | os.PathLike[str], action: str) -> list[LedgerEntry]:
     """The ledger's entries of one consent action, oldest first."""
     from ..core.ledger import read_entries
 

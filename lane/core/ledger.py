@@ -30,12 +30,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack, cast
 
 from .fsutil import atomic_write_json, atomic_write_text, canonical_json, read_json, sha256_bytes
 from .gates import GateResult, artifact_problems, certificate_hash
 from .reasons import exit_code
-from .stage import now_iso
+from .stage import ArtifactRecord, CheckRecord, UpstreamArtifact, now_iso
 
 LEDGER = "reports/ledger.jsonl"
 HEAD = "reports/ledger.head.json"
@@ -68,20 +68,71 @@ def _lines(root: str | os.PathLike[str]) -> list[bytes]:
     return [ln for ln in data.split(b"\n") if ln.strip()]
 
 
-def _rows(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return [{"kind": a["kind"], "path": a["path"], "sha256": a["sha256"]} for a in items]
+class LedgerEntry(TypedDict, total=False):
+    """One line of the ledger (lane.ledger_entry/1): a stage's verdict (`make_entry`) or an action on a
+    run (`action_entry`: `job`, `consent`, `consent_challenge` or `live` as the action records), with
+    `prev_hash` and `signature` once stored. Keys follow the seed's per-prompt report shape."""
+
+    schema: str
+    ts: str
+    stage_id: str
+    lane: str | None
+    files_changed: list[str]
+    artifacts: list[ArtifactRecord]
+    behavior_delta: str
+    checks_run: list[CheckRecord]
+    verdict: str | None
+    firstFail: str | None
+    certificateHash: str | None
+    integrityOk: bool
+    traceId: str
+    runId: str
+    commit_sha: str
+    status: str
+    reason: str
+    evidence: list[ArtifactRecord]  # sha256 None: the file did not exist
+    upstream: list[UpstreamArtifact]
+    job: dict[str, Any]
+    consent: dict[str, Any]
+    consent_challenge: dict[str, Any]
+    live: dict[str, Any]
+    prev_hash: str
+    signature: dict[str, str]  # keyid, public_key, sig (lane.core.signing)
+
+
+class ActionRecord(TypedDict, total=False):
+    """What an action entry records besides the common fields (one of them per action)."""
+
+    job: dict[str, Any]
+    consent: dict[str, Any]
+    consent_challenge: dict[str, Any]
+    live: dict[str, Any]
+
+
+class LedgerHead(TypedDict):
+    """The signed head (ledger.head.json): how many entries, the last one's hash, when."""
+
+    entries: int
+    last_hash: str
+    version: int
+    timestamp: str
+    signature: dict[str, str]
+
+
+def _rows(items: Sequence[Mapping[str, Any]]) -> list[ArtifactRecord]:
+    return [ArtifactRecord(kind=a["kind"], path=a["path"], sha256=a["sha256"]) for a in items]
 
 
 def make_entry(*, run_id: str, stage: str, lane: str | None, result: Mapping[str, Any] | None,
                gate: GateResult, status: str, reason: str, summary: str, commit_sha: str,
                trace_id: str | None = None, evidence: Sequence[Mapping[str, Any]] = (),
-               upstream: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+               upstream: Sequence[Mapping[str, Any]] = ()) -> LedgerEntry:
     """An entry (without prev_hash) in the seed's per-prompt report shape; `evidence`: the files the
     verdict reads besides the artifacts ({kind, path, sha256}; sha256 None: the file did not exist);
     `upstream`: the earlier stages' artifacts this stage ran on ({stage, kind, path, sha256})."""
     res = result or {}
-    artifacts = [{"kind": a["kind"], "path": a["path"], "sha256": a["sha256"]} for a in res.get("artifacts") or []]
-    return {
+    artifacts = _rows(res.get("artifacts") or [])
+    entry = LedgerEntry({
         "schema": ENTRY_SCHEMA,
         "ts": now_iso(),
         "stage_id": stage,
@@ -99,22 +150,29 @@ def make_entry(*, run_id: str, stage: str, lane: str | None, result: Mapping[str
         "commit_sha": commit_sha,
         "status": status,
         "reason": reason,
-        **({"evidence": _rows(evidence)} if evidence else {}),
-        **({"upstream": [dict(u) for u in upstream]} if upstream else {}),
-    }
+    })
+    if evidence:
+        entry["evidence"] = _rows(evidence)
+    if upstream:
+        entry["upstream"] = [UpstreamArtifact(stage=u["stage"], kind=u["kind"], path=u["path"], sha256=u["sha256"])
+                             for u in upstream]
+    return entry
 
 
 def action_entry(*, run_id: str, action: str, lane: str | None, status: str, reason: str, summary: str,
-                 commit_sha: str, artifacts: Sequence[Mapping[str, Any]] = (), **extra: Any) -> dict[str, Any]:
+                 commit_sha: str, artifacts: Sequence[Mapping[str, Any]] = (),
+                 **record: Unpack[ActionRecord]) -> LedgerEntry:
     """An entry for something done to a run rather than a stage of it (a job submitted to a scheduler,
     a job that ended or was cancelled): no checks and no certificate; its artifacts' hashes are still
-    verified. `extra` adds fields (e.g. `job`: engine, job id, script hash)."""
+    verified. `record` adds what the action records (e.g. `job`: engine, job id, script hash)."""
     arts = _rows(artifacts)
-    return {"schema": ENTRY_SCHEMA, "ts": now_iso(), "stage_id": action, "lane": lane,
-            "files_changed": sorted({a["path"] for a in arts}), "artifacts": arts, "behavior_delta": summary,
-            "checks_run": [], "verdict": None, "firstFail": None, "certificateHash": None, "integrityOk": True,
-            "traceId": f"lane:{uuid.uuid4()}", "runId": run_id, "commit_sha": commit_sha, "status": status,
-            "reason": reason, **extra}
+    entry = LedgerEntry(schema=ENTRY_SCHEMA, ts=now_iso(), stage_id=action, lane=lane,
+                        files_changed=sorted({a["path"] for a in arts}), artifacts=arts, behavior_delta=summary,
+                        checks_run=[], verdict=None, firstFail=None, certificateHash=None, integrityOk=True,
+                        traceId=f"lane:{uuid.uuid4()}", runId=run_id, commit_sha=commit_sha, status=status,
+                        reason=reason)
+    entry.update(record)
+    return entry
 
 
 def _payload(entry: Mapping[str, Any]) -> bytes:
@@ -127,14 +185,14 @@ def _head_payload(entries: int, last_hash: str, version: int, timestamp: str) ->
                            "version": version}).encode("utf-8")
 
 
-def _head(n: int, last: str, signer: Any) -> dict[str, Any]:
+def _head(n: int, last: str, signer: Any) -> LedgerHead:
     """The signed head after `n` entries: version n (the ledger only grows), and when it was written."""
     ts = now_iso()
     return {"entries": n, "last_hash": last, "version": n, "timestamp": ts,
             "signature": signer.sign(_head_payload(n, last, n, ts))}
 
 
-def append(root: str | os.PathLike[str], entry: Mapping[str, Any]) -> dict[str, Any]:
+def append(root: str | os.PathLike[str], entry: Mapping[str, Any]) -> LedgerEntry:
     """Append one entry under the lock, chained to the last line and signed, and witness the new
     head outside the workspace; returns the stored entry."""
     from . import witness
@@ -145,7 +203,7 @@ def append(root: str | os.PathLike[str], entry: Mapping[str, Any]) -> dict[str, 
     with _lock(root):
         lines = _lines(root)
         prev = sha256_bytes(lines[-1]) if lines else ZERO_HASH
-        stored: dict[str, Any] = {**dict(entry), "prev_hash": prev}
+        stored = LedgerEntry(**{**dict(entry), "prev_hash": prev})  # type: ignore[typeddict-item]
         stored["signature"] = signer.sign(_payload(stored))
         line = canonical_json(stored).encode("utf-8")
         with open(path, "ab") as f:
@@ -226,13 +284,15 @@ def _check_artifacts(root: str | os.PathLike[str], entries: list[dict[str, Any]]
     return problems
 
 
-def read_head(root: str | os.PathLike[str]) -> dict[str, Any] | None:
+def read_head(root: str | os.PathLike[str]) -> LedgerHead | None:
     """The head as stored (unverified), or None when it is missing or unreadable."""
     try:
         head = read_json(head_path(root))
     except (OSError, ValueError):
         return None
-    return head if isinstance(head, dict) else None
+    if not isinstance(head, dict):
+        return None
+    return cast("LedgerHead", head)  # as stored: `verify` checks it
 
 
 def _check_head(root: str | os.PathLike[str], lines: list[bytes], trusted: set[str]) -> list[tuple[int, str]]:
@@ -334,13 +394,14 @@ def verify_cli(root: str | os.PathLike[str], extra: Sequence[str] = (), extra_re
 
 
 # -------------------------------------------------------------------------------------- rendering
-def read_entries(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    out = []
+def read_entries(root: str | os.PathLike[str]) -> list[LedgerEntry]:
+    """Every line as written (not verified: `verify` does that); an unreadable line as a placeholder."""
+    out: list[LedgerEntry] = []
     for raw in _lines(root):
         try:
             out.append(json.loads(raw))
         except ValueError:
-            out.append({"behavior_delta": "<unreadable line>"})
+            out.append(LedgerEntry(behavior_delta="<unreadable line>"))
     return out
 
 

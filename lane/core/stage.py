@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 from . import protocol
 from .fsutil import atomic_write_json, rel, sha256_file
@@ -52,6 +52,50 @@ def result_path(run_dir: str | os.PathLike[str], stage: str) -> Path:
     return Path(run_dir) / stage / "result.json"
 
 
+class CheckRecord(TypedDict):
+    """One check as a stage result lists it (configs/schemas/stage_result.schema.json)."""
+
+    id: str
+    ok: bool | None
+    detail: str
+    optional: NotRequired[bool]
+    reason: NotRequired[str]
+    value: NotRequired[float | str | None]
+    threshold: NotRequired[float | str | None]
+
+
+class ArtifactRecord(TypedDict):
+    kind: str
+    path: str
+    sha256: str
+
+
+class UpstreamArtifact(ArtifactRecord):
+    """An artifact of an earlier stage, as a later stage's fingerprint and ledger entry name it."""
+
+    stage: str
+
+
+class StageResult(TypedDict):
+    """A stage's result.json (configs/schemas/stage_result.schema.json); `stats` holds whatever
+    numbers and strings the stage recorded."""
+
+    schema: str
+    run_id: str
+    stage: str
+    lane: str | None
+    status: str
+    reason: str
+    detail: str
+    checks: list[CheckRecord]
+    first_fail: str | None
+    stats: dict[str, Any]
+    artifacts: list[ArtifactRecord]
+    started_at: str
+    finished_at: str
+    duration_s: float
+
+
 @dataclass
 class Check:
     id: str
@@ -62,8 +106,8 @@ class Check:
     threshold: float | str | None = None
     reason: str | None = None  # for a check not evaluated: the reason code why (e.g. evaluator_license_blocked)
 
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"id": self.id, "ok": self.ok, "detail": self.detail}
+    def as_dict(self) -> CheckRecord:
+        d = CheckRecord(id=self.id, ok=self.ok, detail=self.detail)
         if self.optional:
             d["optional"] = True
         if self.reason is not None:
@@ -84,7 +128,7 @@ class StageRun:
     lane: str | None = None
     checks: list[Check] = field(default_factory=list)
     stats_: dict[str, Any] = field(default_factory=dict)
-    artifacts: list[dict[str, str]] = field(default_factory=list)
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
     started_at: str = field(default_factory=now_iso)
     t0: float = field(default_factory=time.monotonic)
     finished: bool = False
@@ -135,7 +179,7 @@ class StageRun:
         digest = sha256_file(path)
         relpath = rel(path, self.root)
         self.artifacts = [a for a in self.artifacts if not (a["kind"] == kind and a["path"] == relpath)]
-        self.artifacts.append({"kind": kind, "path": relpath, "sha256": digest})
+        self.artifacts.append(ArtifactRecord(kind=kind, path=relpath, sha256=digest))
         protocol.artifact(self.stage, kind, relpath, digest)
         return digest
 
@@ -164,7 +208,7 @@ class StageRun:
             return "partial-blocked", "ok", ""
         return "done", "ok", ""
 
-    def result(self, status: str | None = None, reason: str | None = None, detail: str = "") -> dict[str, Any]:
+    def result(self, status: str | None = None, reason: str | None = None, detail: str = "") -> StageResult:
         d_status, d_reason, d_detail = self._derived()
         if status is None and reason is None:
             detail = detail or d_detail
@@ -174,37 +218,37 @@ class StageRun:
             raise ValueError(f"bad stage status {status!r}")
         if reason not in REASONS:
             raise ValueError(f"unknown reason code {reason!r}")
-        return {
-            "schema": RESULT_SCHEMA_ID,
-            "run_id": self.run_id,
-            "stage": self.stage,
-            "lane": self.lane,
-            "status": status,
-            "reason": reason,
-            "detail": detail,
-            "checks": [c.as_dict() for c in self.checks],
-            "first_fail": self.first_fail() if status != "done" else None,
-            "stats": self.stats_,
-            "artifacts": list(self.artifacts),
-            "started_at": self.started_at,
-            "finished_at": now_iso(),
-            "duration_s": round(time.monotonic() - self.t0, 3),
-        }
+        return StageResult(
+            schema=RESULT_SCHEMA_ID,
+            run_id=self.run_id,
+            stage=self.stage,
+            lane=self.lane,
+            status=status,
+            reason=reason,
+            detail=detail,
+            checks=[c.as_dict() for c in self.checks],
+            first_fail=self.first_fail() if status != "done" else None,
+            stats=self.stats_,
+            artifacts=list(self.artifacts),
+            started_at=self.started_at,
+            finished_at=now_iso(),
+            duration_s=round(time.monotonic() - self.t0, 3),
+        )
 
-    def write(self, status: str | None = None, reason: str | None = None, detail: str = "") -> dict[str, Any]:
+    def write(self, status: str | None = None, reason: str | None = None, detail: str = "") -> StageResult:
         res = self.result(status, reason, detail)
         atomic_write_json(result_path(self.run_dir, self.stage), res)
         self.finished = True
         return res
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> StageResult:
         """Write the result from the recorded checks. Call it last in the notebook."""
         res = self.write()
         print(f"stage {self.stage}: {res['status']} reason={res['reason']}"
               + (f" first_fail={res['first_fail']}" if res["first_fail"] else ""), flush=True)
         return res
 
-    def fail(self, err: LaneError) -> dict[str, Any]:
+    def fail(self, err: LaneError) -> StageResult:
         status = err.status
         self.check(f"{self.stage}_error", False, f"{err.code}: {err.detail}")
         return self.write(status, err.code, err.detail)

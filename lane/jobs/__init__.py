@@ -36,12 +36,9 @@ from ..core.stage import new_run_id, now_iso
 from .local import LocalDispatcher, pid_runs
 from .requests import request_flags
 from .slurm import SlurmDispatcher, job_state
-from .store import FINAL, JobRecord, JobState, JobStore
+from .store import FINAL, JobRecord, JobState, JobStore, JobSummary
 
-__all__ = ["FINAL", "JobRecord", "JobState", "Jobs", "pid_runs"]
-SUMMARY_KEYS = ("run_id", "job_type", "lane", "state", "engine", "job_id", "reason", "exit_code", "created_at",
-                "started_at", "finished_at", "pid", "log")
-
+__all__ = ["FINAL", "JobRecord", "JobState", "JobSummary", "Jobs", "pid_runs"]
 
 class Jobs:
     """The job API over one workspace (see the module docstring)."""
@@ -72,7 +69,7 @@ class Jobs:
         cmd = [sys.executable, "-m", "lane", "run", "--root", str(self.root)]
         return cmd + (["--config", str(self.config_path)] if self.config_path else [])
 
-    def submit(self, job_type: str, audio_path: str, **options: Any) -> dict[str, Any]:
+    def submit(self, job_type: str, audio_path: str, **options: Any) -> JobSummary:
         """Queue a run (local backend) or submit it to the scheduler (managed_job); its summary:
         run_id, state, engine, job_id, queue_position ... LaneError when the request is refused."""
         flags = request_flags(self.root, self.data_root, job_type, audio_path, options)
@@ -85,7 +82,7 @@ class Jobs:
         self.local.queue(rec)
         return self.summary(rec)
 
-    def status(self, run_id: str) -> dict[str, Any]:
+    def status(self, run_id: str) -> JobSummary:
         """The run's summary (state, queue position or scheduler job) with its train_status."""
         check_id("run id", run_id)
         rec = self.store.get(run_id)
@@ -99,31 +96,33 @@ class Jobs:
         if rec is None and raw is None and job is None:
             raise LaneError("run_not_found", f"no job or run {run_id!r} in {self.root}")
         st = run_status.observed(raw) if raw is not None else None
-        out: dict[str, Any] = self.summary(rec, st) if rec else {"run_id": run_id, "lane": lane or (st or {}).get("lane"),
-                                                 "state": job_state(job) if job else (st or {}).get("status"),
-                                                 "engine": "slurm" if job else (st or {}).get("engine") or "local"}
-        out.update(train_status=st, job=job, job_state=(job or {}).get("state"))
+        seen = st or {}
+        out = self.summary(rec, st) if rec else JobSummary(
+            run_id=run_id, lane=lane or seen.get("lane"), state=job_state(job) if job else seen.get("status"),
+            engine="slurm" if job else seen.get("engine") or "local")
+        out["train_status"], out["job"], out["job_state"] = st, job, (job or {}).get("state")
         if job:
             out["job_id"] = job.get("job_id")
         return out
 
-    def summary(self, rec: JobRecord, st: run_status.RunStatus | None = None) -> dict[str, Any]:
+    def summary(self, rec: JobRecord, st: run_status.RunStatus | None = None) -> JobSummary:
         """What the API shows of a record: its fields, the queue position of a queued run, and `lost`
         for a running one whose process is gone without a final status."""
-        data = rec.as_json()
-        out = {k: data.get(k) for k in SUMMARY_KEYS}
+        out = JobSummary(run_id=rec.run_id, job_type=rec.job_type, lane=rec.lane, state=rec.state, engine=rec.engine,
+                         job_id=rec.job_id, reason=rec.reason, exit_code=rec.exit_code, created_at=rec.created_at,
+                         started_at=rec.started_at, finished_at=rec.finished_at, pid=rec.pid, log=rec.log)
         if rec.state == "queued":
             out["queue_position"] = self.store.queue_position(rec.run_id)
         if rec.state == "running" and st is not None and st.get("lost"):
-            out.update(state="lost", reason="lost")
+            out["state"], out["reason"] = "lost", "lost"
         return out
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[JobSummary]:
         """Every job this workspace queued, oldest first (scheduler jobs refreshed)."""
         return [self.status(rec.run_id) if rec.engine == "slurm" and rec.state not in FINAL else self.summary(rec)
                 for rec in self.store.all()]
 
-    def cancel(self, run_id: str, wait_s: float = 30.0) -> dict[str, Any]:
+    def cancel(self, run_id: str, wait_s: float = 30.0) -> JobSummary:
         """Cancel a queued or running run (scancel for a scheduler job); its status afterwards. A run
         that already ended is left as it is."""
         check_id("run id", run_id)
@@ -136,7 +135,7 @@ class Jobs:
         self.local.cancel(rec, wait_s)
         return self.status(run_id)
 
-    def wait(self, run_id: str, timeout_s: float = 600.0) -> dict[str, Any]:
+    def wait(self, run_id: str, timeout_s: float = 600.0) -> JobSummary:
         """Poll `status` until the run has ended (or `timeout_s`)."""
         deadline = time.monotonic() + timeout_s
         while True:

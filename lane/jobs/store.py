@@ -14,16 +14,43 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from ..core.fsutil import atomic_write_json, read_json
 from ..core.ids import check_id, within
 from ..core.stage import now_iso
-from ..core.status import TERMINAL
+from ..core.status import TERMINAL, RunStatus
+
+if TYPE_CHECKING:
+    from ..backends.slurm_job import SlurmJob
 
 JOBS_DIR = "artifacts/jobs"
 JobState = Literal["queued", "running", "lost", "completed", "failed", "blocked", "cancelled"]
 FINAL: frozenset[str] = TERMINAL | {"cancelled"}
+
+
+class JobSummary(TypedDict, total=False):
+    """What the job API (lane.jobs.Jobs, the /api/train endpoints) shows of a run: the record's
+    public fields, the queue position of a queued run, and for `status` its train_status and the
+    scheduler's view of its job."""
+
+    run_id: str
+    job_type: str | None
+    lane: str | None
+    state: str | None
+    engine: str | None
+    job_id: str | None
+    reason: str | None
+    exit_code: int | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    pid: int | None
+    log: str | None
+    queue_position: int | None
+    train_status: RunStatus | None
+    job: SlurmJob | None
+    job_state: str | None
 
 
 @dataclass

@@ -106,7 +106,7 @@ def _provenance(ev: Any) -> dict[str, Any]:
     from ..core.signing import trusted_keys
 
     entries = [e for e in read_entries(ev.root) if e.get("runId") == ev.run_id]
-    signers = sorted({str((e.get("signature") or {}).get("keyid")) for e in entries if e.get("signature")})
+    signers = sorted({str(e["signature"].get("keyid")) for e in entries if e.get("signature")})
     prov = provenance.verify(ev.bundle_dir, trusted_keys(ev.root)) if ev.bundle_dir else None
     verify = ev.results.get("verify") or {}
     weights_table = ev.run_dir / "verify" / "media" / "weights.md"

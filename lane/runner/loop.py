@@ -30,7 +30,7 @@ from ..core.ids import id_path
 from ..core.inputs import InputDigest, input_digests
 from ..core.paths import commit_of
 from ..core.reasons import LaneError, exit_code, fail_status
-from ..core.stage import new_run_id, now_iso, result_path
+from ..core.stage import StageResult, new_run_id, now_iso, result_path
 from ..core.status import OrchestratorLog, RunState, RunStatus, StageRecord
 from . import outcome as oc
 from . import resume as rs
@@ -146,7 +146,7 @@ class _Run:
                 p["weights_manifest"] = rel(manifest, self.root)
         return p
 
-    def results(self, names: list[str]) -> dict[str, dict[str, Any] | None]:
+    def results(self, names: list[str]) -> dict[str, StageResult | None]:
         return {n: load_result(self.run_dir, n, self.root)[0] for n in names}
 
     def try_skip(self, stage: str, fp: str) -> StageRecord | None:
@@ -169,7 +169,7 @@ class _Run:
     def on_gpu(self, stage: str) -> bool:
         """Whether the stage ran with a CUDA device (as the verify stage found the runtime)."""
         res = load_result(self.run_dir, "verify", self.root)[0] if stage != "verify" else None
-        return bool(((res or {}).get("stats") or {}).get("cuda"))
+        return bool(res is not None and (res.get("stats") or {}).get("cuda"))
 
     def execute_stage(self, stage: str, nb_in: Path, params: dict[str, Any]) -> tuple[tuple[str, str] | None, float]:
         """Run the notebook; (classified exception or None, duration). Ctrl-C propagates."""
@@ -196,7 +196,7 @@ class _Run:
             out.drain()
             err.drain()
 
-    def run_stage(self, stage: str) -> tuple[StageRecord, GateResult, dict[str, Any] | None]:
+    def run_stage(self, stage: str) -> tuple[StageRecord, GateResult, StageResult | None]:
         from ..core.ledger import append, make_entry
 
         nb_in = Path(self.notebooks[stage]) if stage in self.notebooks else find_notebook(stage, self.root)

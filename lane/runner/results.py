@@ -4,12 +4,11 @@ validated against configs/schemas/stage_result.schema.json."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ..core.fsutil import read_json, rel
 from ..core.paths import PACKAGE_ROOT, config_file, notebook_file
 from ..core.reasons import LaneError
-from ..core.stage import result_path
+from ..core.stage import StageResult, result_path
 
 
 def find_notebook(stage: str, root: Path) -> Path:
@@ -27,7 +26,7 @@ def schema_path(root: Path) -> Path:
     return path
 
 
-def load_result(run_dir: Path, stage: str, root: Path) -> tuple[dict[str, Any] | None, str]:
+def load_result(run_dir: Path, stage: str, root: Path) -> tuple[StageResult | None, str]:
     """(result, problem): the validated stage result, or None and why it is missing or invalid."""
     path = result_path(run_dir, stage)
     if not path.is_file():
@@ -48,4 +47,5 @@ def load_result(run_dir: Path, stage: str, root: Path) -> tuple[dict[str, Any] |
         return None, f"{rel(path, root)} is for stage {data.get('stage')!r}, expected {stage!r}"
     if data.get("run_id") != run_dir.name:
         return None, f"{rel(path, root)} is for run {data.get('run_id')!r}, expected {run_dir.name!r}"
-    return dict(data), ""
+    result: StageResult = data  # it keeps the schema (checked above)
+    return result, ""

@@ -20,6 +20,7 @@ from typing import Any
 from ..core.fsutil import canonical_json, sha256_bytes, sha256_file
 from ..core.gates import GateResult
 from ..core.paths import PACKAGE_ROOT
+from ..core.stage import UpstreamArtifact
 from ..core.status import StageRecord
 
 # parameters that do not change what a stage computes: left out of its fingerprint
@@ -69,14 +70,14 @@ def fingerprint(notebook: Path, params: Mapping[str, Any], cfg_hash: str,
 
 
 def upstream_artifacts(stages: Sequence[str], upto: str,
-                       results: Mapping[str, Mapping[str, Any] | None]) -> list[dict[str, Any]]:
+                       results: Mapping[str, Mapping[str, Any] | None]) -> list[UpstreamArtifact]:
     """The artifacts of every stage before `upto`, in order: what `upto` consumed."""
-    rows: list[dict[str, Any]] = []
+    rows: list[UpstreamArtifact] = []
     for name in stages:
         if name == upto:
             break
         for a in (results.get(name) or {}).get("artifacts", []):
-            rows.append({"stage": name, "kind": a["kind"], "path": a["path"], "sha256": a["sha256"]})
+            rows.append(UpstreamArtifact(stage=name, kind=a["kind"], path=a["path"], sha256=a["sha256"]))
     return rows
 
 

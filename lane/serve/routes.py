@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -17,6 +17,10 @@ from .metrics import CONTENT_TYPE
 from .security import require_token
 from .state import ServerState, error_response, page
 from .training import lane_status, run_id_of, submit_args
+
+if TYPE_CHECKING:
+    from ..core.status import RunStatus
+    from ..jobs.store import JobSummary
 
 
 def _public(app: FastAPI, state: ServerState) -> None:
@@ -154,22 +158,22 @@ def _training(app: FastAPI, state: ServerState) -> None:
         job = await asyncio.to_thread(state.job_queue().submit, job_type, audio, **options)
         return JSONResponse({**job, "status_url": f"/api/train/status?run_id={job.get('run_id')}"}, status_code=202)
 
-    @app.get("/api/train/status")
-    async def status(request: Request) -> dict[str, Any]:
+    @app.get("/api/train/status", response_model=None)
+    async def status(request: Request) -> JobSummary | RunStatus:
         authorized(request)
         run_id, lane = request.query_params.get("run_id"), request.query_params.get("lane")
         if run_id:
             return await asyncio.to_thread(state.job_queue().status, run_id_of(run_id))
         return lane_status(state.settings, lane or "tts_prod_train")
 
-    @app.post("/api/train/cancel")
-    async def cancel(request: Request) -> dict[str, Any]:
+    @app.post("/api/train/cancel", response_model=None)
+    async def cancel(request: Request) -> JobSummary:
         authorized(request)
         run_id = run_id_of(speech.parse(CancelRequest, await request.body()).run_id)
         return await asyncio.to_thread(state.job_queue().cancel, run_id)
 
-    @app.get("/api/train/jobs")
-    async def jobs(request: Request) -> dict[str, Any]:
+    @app.get("/api/train/jobs", response_model=None)
+    async def jobs(request: Request) -> dict[str, list[JobSummary]]:
         authorized(request)
         return {"jobs": await asyncio.to_thread(state.job_queue().list)}
 

@@ -17,19 +17,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core.ids import check_id
 from ..core.reasons import LaneError
+from ..core.status import RunStatus
 from .errors import invalid
 from .settings import ServeSettings
 
+if TYPE_CHECKING:
+    from ..jobs.store import JobSummary
+
 
 class JobQueue(Protocol):
-    def submit(self, job_type: str, audio_path: str, **options: Any) -> dict[str, Any]: ...
-    def status(self, run_id: str) -> dict[str, Any]: ...
-    def cancel(self, run_id: str) -> dict[str, Any]: ...
-    def list(self) -> list[dict[str, Any]]: ...
+    def submit(self, job_type: str, audio_path: str, **options: Any) -> JobSummary: ...
+    def status(self, run_id: str) -> JobSummary: ...
+    def cancel(self, run_id: str) -> JobSummary: ...
+    def list(self) -> list[JobSummary]: ...
     def close(self) -> None: ...
 
 
@@ -56,10 +60,10 @@ def run_id_of(value: Any) -> str:
         raise invalid(err.detail) from None
 
 
-def lane_status(settings: ServeSettings, lane: str) -> dict[str, Any]:
+def lane_status(settings: ServeSettings, lane: str) -> RunStatus:
     from ..core.status import observed, read_lane
 
     status = read_lane(settings.root, check_id("lane", lane))
     if status is None:
         raise LaneError("not_found", f"no train_status for lane {lane!r}")
-    return dict(observed(status))
+    return observed(status)
