@@ -180,7 +180,7 @@ def _stages(ev: Evidence, names: list[str], entries: list[LedgerEntry]) -> None:
         if entry is None:
             continue
         later = later_hashes([r for r in (ev.results.get(m) for m in names[i + 1:]) if r is not None])
-        gate: dict[str, Any] = evaluate(res, ev.root, later).as_dict() if res is not None else \
+        gate: dict[str, Any] = dict(evaluate(res, ev.root, later).as_dict()) if res is not None else \
             {"integrity_ok": False, "first_fail": None}
         gate.update(verdict=entry.get("verdict") or "FAIL", certificate_hash=entry.get("certificateHash"))
         stale = _upstream_stale(ev, entry)

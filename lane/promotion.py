@@ -45,10 +45,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .core.reasons import REASONS, LaneError
 from .evidence import Evidence, gather, read
+
+if TYPE_CHECKING:
+    from .bundle.live import SwitchRow
+    from .core.ledger import LedgerEntry
 
 State = Literal["ok", "failed", "missing", "n/a"]
 Bound = tuple[float | None, float | None]
@@ -628,13 +632,13 @@ def verified_candidate(ev: Evidence) -> tuple[Path, str]:
 
 
 def _switch_entry(ev: Evidence, action: str, voice: str, run_id: str, previous: str | None, cand: Path,
-                  summary: str) -> dict[str, Any]:
+                  summary: str) -> LedgerEntry:
     from .bundle.live import switch_entry
 
     return switch_entry(ev.root, action, voice, run_id, previous, cand, lane=ev.settings.get("lane"), summary=summary)
 
 
-def _ledger_live(root: Path, voice: str) -> list[dict[str, Any]]:
+def _ledger_live(root: Path, voice: str) -> list[SwitchRow]:
     from .bundle.live import rows
     from .core.ledger import read_entries
 

@@ -28,6 +28,7 @@ from ..core.fsutil import atomic_write_text, sha256_file
 from ..core.paths import commit_of
 from ..core.reasons import LaneError
 from ..core.stage import StageRun
+from ..text.tokenizers import Speaks
 from .check import UNLISTED, validate_voice_bundle
 from .manifest import BUNDLE_VERSION, BundleManifest
 from .voice import speaks_summary
@@ -176,7 +177,7 @@ def _fastpitch(st: StageRun, tts: Any, outputs: dict[str, Any], tmp: Path, expor
     return model, {**check, "tolerance": tol, "ok": onnx_ok}
 
 
-def _tokenizer(st: StageRun, model: Any, tmp: Path, outputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _tokenizer(st: StageRun, model: Any, tmp: Path, outputs: dict[str, Any]) -> tuple[dict[str, Any], Speaks]:
     """tokenizer.json and, for phoneme voices, the G2P's dictionary and heteronym list taken from the
     model's own tokenizer; then proof that the NeMo-free replay (lane.text) gives NeMo's token ids on
     the check sentences, raw and normalised. Returns (description, what the voice speaks)."""

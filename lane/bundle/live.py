@@ -20,26 +20,51 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..core.fsutil import rel, sha256_file
+from ..core.ledger import LedgerEntry
+from ..core.stage import ArtifactRecord
 from . import store
 
 ACTIONS = ("promote", "rollback")
 PROOF_FILES = (("voice_bundle_manifest", "manifest.json"), ("provenance", "provenance.dsse.json"))
 
 
+class Live(TypedDict):
+    """A promote/rollback entry's `live`: the voice, the run now live, the one before, the link."""
+
+    voice: str
+    run_id: str
+    previous: str | None
+    link: str
+
+
+class SwitchFields(TypedDict):
+    live: Live
+    artifacts: list[ArtifactRecord]
+
+
+class SwitchRow(TypedDict):
+    """A switch of a voice's live link as the ledger records it."""
+
+    action: str
+    run_id: str | None
+    previous: str | None
+    artifacts: list[Any]
+
+
 def entry_fields(root: str | os.PathLike[str], voice: str, run_id: str, previous: str | None,
-                 candidate: Path) -> dict[str, Any]:
+                 candidate: Path) -> SwitchFields:
     """What a promote/rollback entry carries: `live` and the candidate's proof files as artifacts."""
-    arts = [{"kind": kind, "path": rel(candidate / name, root), "sha256": sha256_file(candidate / name)}
+    arts = [ArtifactRecord(kind=kind, path=rel(candidate / name, root), sha256=sha256_file(candidate / name))
             for kind, name in PROOF_FILES]
-    return {"live": {"voice": voice, "run_id": run_id, "previous": previous,
-                     "link": f"bundles/{voice}/{store.LIVE}"}, "artifacts": arts}
+    return SwitchFields(live=Live(voice=voice, run_id=run_id, previous=previous, link=f"bundles/{voice}/{store.LIVE}"),
+                        artifacts=arts)
 
 
 def switch_entry(root: str | os.PathLike[str], action: str, voice: str, run_id: str, previous: str | None,
-                 candidate: Path, *, lane: str | None, summary: str) -> dict[str, Any]:
+                 candidate: Path, *, lane: str | None, summary: str) -> LedgerEntry:
     """The ledger entry of a switch of the live link (what lane.promotion appends after promote or
     rollback): `live` (voice, run, previous) and the candidate's proof files as artifacts."""
     from ..core.ledger import action_entry
@@ -47,18 +72,20 @@ def switch_entry(root: str | os.PathLike[str], action: str, voice: str, run_id: 
 
     fields = entry_fields(root, voice, run_id, previous, candidate)
     entry = action_entry(run_id=run_id, action=action, lane=lane, status="done", reason="ok", summary=summary,
-                         commit_sha=commit_of(root).sha or "unknown", artifacts=fields["artifacts"], live=fields["live"])
-    return {**entry, "verdict": "GO", "files_changed": [fields["live"]["link"]]}
+                         commit_sha=commit_of(root).sha or "unknown", artifacts=fields["artifacts"],
+                         live=dict(fields["live"]))
+    entry["verdict"], entry["files_changed"] = "GO", [fields["live"]["link"]]
+    return entry
 
 
-def rows(entries: Sequence[Mapping[str, Any]], voice: str) -> list[dict[str, Any]]:
+def rows(entries: Sequence[Mapping[str, Any]], voice: str) -> list[SwitchRow]:
     """The voice's switches as the ledger records them: [{action, run_id, previous, artifacts}]."""
-    out = []
+    out: list[SwitchRow] = []
     for e in entries:
         live = e.get("live")
         if e.get("stage_id") in ACTIONS and isinstance(live, Mapping) and live.get("voice") == voice:
-            out.append({"action": e["stage_id"], "run_id": live.get("run_id"), "previous": live.get("previous"),
-                        "artifacts": list(e.get("artifacts") or [])})
+            out.append(SwitchRow(action=e["stage_id"], run_id=live.get("run_id"), previous=live.get("previous"),
+                                 artifacts=list(e.get("artifacts") or [])))
     return out
 
 

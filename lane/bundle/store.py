@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from ..core.fsutil import atomic_write_text
 from ..core.ids import id_path
@@ -56,7 +56,16 @@ def run_of(bundle_dir: str | os.PathLike[str]) -> tuple[str, str] | None:
     return real.parent.parent.name, real.name
 
 
-def history(root: str | os.PathLike[str], voice_id: str) -> list[dict[str, Any]]:
+class Switch(TypedDict):
+    """One line of a voice's history.jsonl: which run went live, which was live before, when, why."""
+
+    run_id: str
+    previous: str | None
+    at: str
+    why: str  # promote | rollback
+
+
+def history(root: str | os.PathLike[str], voice_id: str) -> list[Switch]:
     path = voice_dir(root, voice_id) / HISTORY
     if not path.is_file():
         return []
@@ -85,16 +94,16 @@ def switch(root: str | os.PathLike[str], voice_id: str, run_id: str, *, why: str
         raise LaneError("bundle_invalid", f"no candidate bundle at {target}")
     link = live_path(root, voice_id)
     _adopt_legacy(link)
-    previous = live_run(root, voice_id) if previous is _LINK else previous
+    before = live_run(root, voice_id) if previous is _LINK else previous if isinstance(previous, str) else None
     tmp = link.with_name(f".{LIVE}.new-{os.getpid()}")
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     os.symlink(Path(CANDIDATES) / run_id, tmp)
     os.replace(tmp, link)
     hist = voice_dir(root, voice_id) / HISTORY
-    rows = [*history(root, voice_id), {"run_id": run_id, "previous": previous, "at": at, "why": why}]
+    rows = [*history(root, voice_id), Switch(run_id=run_id, previous=before, at=at, why=why)]
     atomic_write_text(hist, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    return previous if isinstance(previous, str) else None
+    return before
 
 
 def replace_candidate(tmp: Path, final: Path) -> None:

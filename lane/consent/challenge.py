@@ -37,7 +37,7 @@ class Challenge:
     issued_at: str
     expires_at: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, str | list[str]]:
         return {**asdict(self), "words": list(self.words)}
 
     def expired(self, now: _dt.datetime | None = None) -> bool:

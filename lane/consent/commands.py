@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def challenge_cli(root: Path, voice: str, speaker: str, use: str, valid_hours: f
     return 0
 
 
-def _scores(rec: dict[str, Any]) -> list[str]:
+def _scores(rec: Mapping[str, Any]) -> list[str]:
     t, sp, vo, fr = rec["thresholds"], rec["speech"], rec["voice"], rec["fresh"]
     return [f"  heard: {sp['heard']!r}",
             f"  statement: one-time words heard {len(sp['words_heard'])}/{len(rec['challenge']['words'])}, "

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -41,7 +40,7 @@ class CopyResult:
                     f"seconds of speech match one sample for sample (best correlation {self.best_ncc:.2f})")
         return ""
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, float]:
         return {**asdict(self), "best_ncc": round(self.best_ncc, 4), "fraction": round(self.fraction, 4)}
 
 

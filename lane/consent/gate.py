@@ -14,14 +14,18 @@ policy), so recordings swapped after the consent are caught even where a hash wa
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.fsutil import read_json, sha256_file
 from ..core.reasons import LaneError
 from .challenge import RECORD_ACTION, consent_entries
 from .record import SCHEMA, load
+
+if TYPE_CHECKING:
+    from .voice import VoiceCheck
 
 HOW_TO = ("record a spoken consent: `lane consent challenge --voice-profile-id {voice} --speaker NAME --use "
           "commercial`, have the speaker read the statement it prints, then `lane consent record --challenge ID "
@@ -34,7 +38,7 @@ class Found:
 
     path: Path
     kind: str  # spoken | self-asserted
-    data: dict[str, Any]
+    data: Mapping[str, Any]  # SpokenConsent, or the self-asserted record (lane.core.consent)
     sha256: str
     covered: list[Path] = field(default_factory=list)
     uncovered: list[Path] = field(default_factory=list)
@@ -120,7 +124,7 @@ def problem(found: Found, voice: str | None) -> str:
     return ""
 
 
-def voice_again(root: Path, found: Found, files: list[Path], weights_manifest: str | None) -> dict[str, Any]:
+def voice_again(root: Path, found: Found, files: list[Path], weights_manifest: str | None) -> VoiceCheck:
     """Re-score the consent voice against the recordings as they are now; LaneError on a mismatch."""
     from ..metrics.audio import load_audio
     from . import voice
@@ -136,4 +140,4 @@ def voice_again(root: Path, found: Found, files: list[Path], weights_manifest: s
     why = vr.problem()
     if why:
         raise LaneError("consent_speaker_mismatch", f"{why}: the recordings are not the voice that consented")
-    return {**vr.as_dict(), "audio": str(found.data["audio"]["path"])}
+    return voice.VoiceCheck(**vr.as_dict(), audio=str(found.data["audio"]["path"]))

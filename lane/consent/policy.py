@@ -9,7 +9,6 @@ stay at or below 1 % and whose false-reject rate on same-speaker pairs at or bel
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class Thresholds:
     valid_hours_default: float = 24.0
     valid_hours_max: float = 24.0 * 7
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, float]:
         return asdict(self)
 
 

@@ -23,15 +23,47 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from ..core.fsutil import atomic_write_json, read_json, sha256_file
 from ..core.reasons import LaneError
 from .challenge import RECORD_ACTION, Challenge, consent_entries, find, iso, now_utc, sign_body, used_by
 from .policy import THRESHOLDS
 
+if TYPE_CHECKING:
+    from .speech import SpeechRecord
+    from .voice import VoiceRecord
+
 SCHEMA = "voice_consent/2"
 FOLDER = "consent"
+
+
+class FileHash(TypedDict):
+    path: str
+    sha256: str
+
+
+class SpokenConsent(TypedDict, total=False):
+    """A spoken consent record (configs/schemas/spoken_consent.schema.json), signed; `path` where it
+    is kept (added by `record`), `refused` the reason code of a refused attempt (ledger only)."""
+
+    schema: str
+    kind: str
+    voice_profile_id: str
+    speaker: str
+    permitted_use: str
+    recorded_at: str
+    challenge: dict[str, str | list[str]]
+    audio: FileHash
+    recordings: list[FileHash]
+    duration_s: float
+    speech: SpeechRecord
+    voice: VoiceRecord
+    fresh: dict[str, float]
+    thresholds: dict[str, float]
+    signature: dict[str, str]
+    path: str
+    refused: str
 
 
 @dataclass
@@ -139,7 +171,7 @@ def _ledger(root: Path, att: Attempt, status: str, body: dict[str, Any], artifac
 
 
 def record(root: str | os.PathLike[str], challenge_id: str, audio: str | os.PathLike[str], recordings: str,
-           weights_manifest: str | None) -> dict[str, Any]:
+           weights_manifest: str | None) -> SpokenConsent:
     """Check and keep a spoken consent; returns the signed record, or raises its LaneError."""
     from ..core.ids import within
     from ..core.paths import resolve_input
@@ -162,10 +194,10 @@ def record(root: str | os.PathLike[str], challenge_id: str, audio: str | os.Path
     signed = sign_body(rootp, _body(rootp, att, _rel(kept, rootp)))
     path = atomic_write_json(folder / "record.json", signed)
     _ledger(rootp, att, "accepted", {**signed, "path": _rel(path, rootp)}, [path, kept])
-    return {**signed, "path": _rel(path, rootp)}
+    return cast("SpokenConsent", {**signed, "path": _rel(path, rootp)})
 
 
-def load(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> dict[str, Any]:
+def load(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> SpokenConsent:
     """A spoken consent record, its schema and signature checked; LaneError(consent_invalid) otherwise."""
     import jsonschema
 
@@ -186,4 +218,4 @@ def load(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> dict[str
     why = signature_problem(root, data)
     if why:
         raise LaneError("consent_invalid", f"{path}: signature: {why}")
-    return dict(data)
+    return cast("SpokenConsent", dict(data))  # it keeps spoken_consent.schema.json (checked above)

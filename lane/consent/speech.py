@@ -26,9 +26,9 @@ import itertools
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -38,6 +38,17 @@ from ..metrics.text import cer, normalize_words
 from .challenge import Challenge
 from .policy import THRESHOLDS, Thresholds
 from .words import POOL, fixed_sentence
+
+
+class SpeechRecord(TypedDict):
+    """What a consent record keeps of the speech check (SpeechResult.as_dict)."""
+
+    heard: str
+    cer: float
+    words_heard: list[str]
+    words_missing: list[str]
+    use_heard: bool
+    engine: str
 
 
 @dataclass
@@ -61,8 +72,9 @@ class SpeechResult:
             return f"the heard text is too far from the statement: CER {self.cer:.2f} > {t.cer_max} (heard: {self.heard!r})"
         return ""
 
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "cer": round(self.cer, 4)}
+    def as_dict(self) -> SpeechRecord:
+        return SpeechRecord(heard=self.heard, cer=round(self.cer, 4), words_heard=list(self.words_heard),
+                            words_missing=list(self.words_missing), use_heard=self.use_heard, engine=self.engine)
 
 
 def vocabulary(challenge: Challenge, known: Any) -> list[str]:

@@ -5,14 +5,45 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..core.fsutil import read_json
+
+
+class ScoreRow(TypedDict):
+    label: str
+    value: str
+    threshold: str
+    ok: bool
+
+
+class EmbeddedAudio(TypedDict):
+    path: str
+    mime: str
+    data: str  # base64
+
+
+class ConsentReport(TypedDict, total=False):
+    """The readiness report's consent row: who, what use, and for a spoken consent the statement,
+    what was heard, the scores against their thresholds and the audio."""
+
+    path: str
+    sha256: str
+    speaker: str | None
+    permitted_use: str | None
+    kind: str
+    statement: str
+    challenge: str
+    heard: str
+    recorded_at: str | None
+    rows: list[ScoreRow]
+    audio: EmbeddedAudio
+
 
 _MIME = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg"}
 
 
-def _rows(rec: Mapping[str, Any], stats: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _rows(rec: Mapping[str, Any], stats: Mapping[str, Any]) -> list[ScoreRow]:
     t, sp, vo, fr = rec["thresholds"], rec["speech"], rec["voice"], rec["fresh"]
     n = len(rec["challenge"]["words"])
     need = int(t.get("words_min_heard", n))
@@ -28,31 +59,31 @@ def _rows(rec: Mapping[str, Any], stats: Mapping[str, Any]) -> list[dict[str, An
                   float(stats["consent_similarity"]) >= t["similarity_min"]),
                  ("S-norm, this run", f"{float(stats['consent_snorm']):.2f}", f">= {t['snorm_min']}",
                   float(stats["consent_snorm"]) >= t["snorm_min"])]
-    return [{"label": a, "value": b, "threshold": c, "ok": d} for a, b, c, d in rows]
+    return [ScoreRow(label=a, value=b, threshold=c, ok=d) for a, b, c, d in rows]
 
 
-def report_consent(root: Path, verify: Mapping[str, Any]) -> dict[str, Any] | None:
+def report_consent(root: Path, verify: Mapping[str, Any]) -> ConsentReport | None:
     """The consent row of the readiness report from the verify stage's result: who, what use, and for
     a spoken consent the statement, what was heard, the scores against their thresholds and the audio."""
     arts = {a.get("kind"): a for a in verify.get("artifacts") or []}
     rec_art, stats = arts.get("consent_record"), verify.get("stats") or {}
     if rec_art is None:
         return None
-    out: dict[str, Any] = {"path": rec_art["path"], "sha256": rec_art["sha256"], "speaker": stats.get("consent_speaker"),
-                           "permitted_use": stats.get("consent_use"), "kind": stats.get("consent_kind", "self-asserted")}
+    out = ConsentReport(path=rec_art["path"], sha256=rec_art["sha256"], speaker=stats.get("consent_speaker"),
+                        permitted_use=stats.get("consent_use"), kind=stats.get("consent_kind", "self-asserted"))
     try:
         rec = read_json(root / str(rec_art["path"]))
         if out["kind"] != "spoken" or not isinstance(rec, dict):
             return out
-        out.update(statement=rec["challenge"]["text"], challenge=rec["challenge"]["id"], heard=rec["speech"]["heard"],
-                   recorded_at=rec.get("recorded_at"), rows=_rows(rec, stats))
+        out.update(ConsentReport(statement=rec["challenge"]["text"], challenge=rec["challenge"]["id"],
+                                 heard=rec["speech"]["heard"], recorded_at=rec.get("recorded_at"), rows=_rows(rec, stats)))
     except (OSError, ValueError, KeyError, TypeError):
         return out
     audio = arts.get("consent_audio")
     path = root / str(audio["path"]) if audio else None
     if path is not None and path.is_file() and path.suffix.lower() in _MIME:
-        out["audio"] = {"path": audio["path"] if audio else "", "mime": _MIME[path.suffix.lower()],
-                        "data": base64.b64encode(path.read_bytes()).decode("ascii")}
+        out["audio"] = EmbeddedAudio(path=audio["path"] if audio else "", mime=_MIME[path.suffix.lower()],
+                                     data=base64.b64encode(path.read_bytes()).decode("ascii"))
     return out
 
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -37,6 +37,24 @@ COHORT_DIR = Path(__file__).resolve().parents[1] / "assets" / "consent_cohort"
 COHORT_SHA256 = "f38d21a91ff8f3eb4f393bc46ddd7468c9d56bc348a9e03538deacfad10397e5"  # scripts/make_consent_cohort.py prints it
 MAX_FILES = 12
 MAX_FILE_S = 60.0
+
+
+class VoiceRecord(TypedDict):
+    """What a consent record keeps of the voice check (VoiceResult.as_dict, floats to 4 places)."""
+
+    similarity: float
+    snorm: float
+    cohort_mean_recordings: float
+    cohort_mean_consent: float
+    cohort_nearest: float
+    cohort_size: int
+    top_k: int
+
+
+class VoiceCheck(VoiceRecord):
+    """The voice check again at verify time (lane.consent.gate.voice_again), with the consent audio."""
+
+    audio: str
 
 
 @dataclass
@@ -60,8 +78,11 @@ class VoiceResult:
                     f"voice {self.cohort_nearest:.3f})")
         return ""
 
-    def as_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+    def as_dict(self) -> VoiceRecord:
+        return VoiceRecord(similarity=round(self.similarity, 4), snorm=round(self.snorm, 4),
+                           cohort_mean_recordings=round(self.cohort_mean_recordings, 4),
+                           cohort_mean_consent=round(self.cohort_mean_consent, 4),
+                           cohort_nearest=round(self.cohort_nearest, 4), cohort_size=self.cohort_size, top_k=self.top_k)
 
 
 @dataclass(frozen=True)

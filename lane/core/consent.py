@@ -17,7 +17,7 @@ import datetime as _dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict, cast
 
 from .fsutil import read_json, sha256_file
 from .paths import config_file
@@ -26,11 +26,48 @@ from .reasons import LaneError
 SCHEMA_ID = "voice_consent/1"
 
 
+class Speaker(TypedDict, total=False):
+    name: str
+    id: str
+    contact: str
+
+
+class Recording(TypedDict, total=False):
+    path: str
+    sha256: str
+
+
+class ConsentRecord(TypedDict, total=False):
+    """A self-asserted consent record (voice_consent/1, configs/schemas/consent.schema.json)."""
+
+    schema: str
+    speaker: Speaker
+    recorded_by: str
+    permitted_use: str
+    scope: str
+    date: str
+    expires: str | None
+    statement: str
+    recordings: list[Recording]
+
+
+class ConsentSummary(TypedDict):
+    """What the verify stage reports of a self-asserted consent (Coverage.summary)."""
+
+    path: str
+    sha256: str
+    speaker: str
+    permitted_use: str
+    date: str
+    expires: str | None
+    recordings: int
+
+
 @dataclass
 class Coverage:
     record: Path
     sha256: str
-    data: dict[str, Any]
+    data: ConsentRecord
     covered: list[Path] = field(default_factory=list)
     uncovered: list[Path] = field(default_factory=list)
 
@@ -47,13 +84,13 @@ class Coverage:
         exp = self.data.get("expires")
         return bool(exp) and _dt.date.fromisoformat(str(exp)) < _dt.date.today()
 
-    def summary(self) -> dict[str, Any]:
-        return {"path": str(self.record), "sha256": self.sha256, "speaker": self.speaker,
-                "permitted_use": self.permitted_use, "date": self.data["date"], "expires": self.data.get("expires"),
-                "recordings": len(self.data["recordings"])}
+    def summary(self) -> ConsentSummary:
+        return ConsentSummary(path=str(self.record), sha256=self.sha256, speaker=self.speaker,
+                              permitted_use=self.permitted_use, date=self.data["date"], expires=self.data.get("expires"),
+                              recordings=len(self.data["recordings"]))
 
 
-def load_record(path: Path, root: str | os.PathLike[str] = ".") -> dict[str, Any]:
+def load_record(path: Path, root: str | os.PathLike[str] = ".") -> ConsentRecord:
     """The record, checked against its schema; LaneError(consent_invalid) otherwise."""
     import jsonschema
 
@@ -68,7 +105,7 @@ def load_record(path: Path, root: str | os.PathLike[str] = ".") -> dict[str, Any
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
         raise LaneError("consent_invalid", f"{path}: {where}: {errors[0].message}")
-    return dict(data)
+    return cast("ConsentRecord", dict(data))  # it keeps the schema (checked above)
 
 
 def coverage(record: Path, recordings: list[Path], root: str | os.PathLike[str] = ".") -> Coverage:

@@ -17,13 +17,23 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from .fsutil import canonical_json, sha256_bytes, sha256_file
 
 PASS = "PASS"
 FAIL = "FAIL"
 PASSING_STATUSES = ("done", "partial-blocked")
+
+
+class GateRecord(TypedDict):
+    """A gate's verdict as JSON (GateResult.as_dict)."""
+
+    verdict: str
+    first_fail: str | None
+    certificate_hash: str
+    integrity_ok: bool
+    problems: list[str]
 
 
 @dataclass(frozen=True)
@@ -38,10 +48,9 @@ class GateResult:
     def passed(self) -> bool:
         return self.verdict == PASS
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "first_fail": self.first_fail,
-                "certificate_hash": self.certificate_hash, "integrity_ok": self.integrity_ok,
-                "problems": list(self.problems)}
+    def as_dict(self) -> GateRecord:
+        return GateRecord(verdict=self.verdict, first_fail=self.first_fail, certificate_hash=self.certificate_hash,
+                          integrity_ok=self.integrity_ok, problems=list(self.problems))
 
 
 def _artifact_rows(artifacts: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:

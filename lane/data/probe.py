@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from ..core.inputs import AudioInput
 from ..core.reasons import LaneError
@@ -28,6 +28,17 @@ class AudioInfo:
     bytes: int
 
 
+class AudioSummary(TypedDict):
+    """The audio input in numbers (the verify stage's stats, the preflight line)."""
+
+    audio_kind: str
+    audio_files: int
+    audio_total_s: float
+    audio_sample_rates: str
+    audio_channels: str
+    audio_undecodable: int
+
+
 @dataclass
 class AudioInventory:
     kind: str  # file | files (a comma-separated list) | directory | ljspeech | nemo_manifest
@@ -39,14 +50,15 @@ class AudioInventory:
     def total_s(self) -> float:
         return round(sum(f.duration_s for f in self.files), 3)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> AudioSummary:
         rates = sorted({f.sample_rate for f in self.files})
         chans = sorted({f.channels for f in self.files})
-        return {"audio_kind": self.kind, "audio_files": len(self.files), "audio_total_s": self.total_s,
-                "audio_sample_rates": ",".join(map(str, rates)), "audio_channels": ",".join(map(str, chans)),
-                "audio_undecodable": len(self.problems)}
+        return AudioSummary(audio_kind=self.kind, audio_files=len(self.files), audio_total_s=self.total_s,
+                            audio_sample_rates=",".join(map(str, rates)), audio_channels=",".join(map(str, chans)),
+                            audio_undecodable=len(self.problems))
 
-    def table(self) -> list[dict[str, Any]]:
+    def table(self) -> list[dict[str, str | float | int]]:
+        """One row per probed file: AudioInfo's fields."""
         return [asdict(f) for f in self.files]
 
 

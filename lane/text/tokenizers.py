@@ -40,7 +40,7 @@ import json
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from .g2p import (
     G2P_DICT_FORMAT,
@@ -65,6 +65,14 @@ class TokenizerError(ValueError):
     """A tokenizer description this runtime cannot replay exactly, or files that do not match it."""
 
 
+# What a voice speaks, from its tokenizer (Tokenizer.describe): the bundle manifest's tokenizer.speaks.
+# `dictionary` and `heteronyms` summarise the G2P files (path, sha256, entries, licence ...).
+Speaks = TypedDict("Speaks", {
+    "type": str, "class": str | None, "n_tokens": int, "g2p": str | None, "g2p_options": dict[str, Any],
+    "dictionary": dict[str, Any] | None, "heteronyms": dict[str, Any] | None, "normalizer": str | None,
+    "oov_policy": str}, total=False)
+
+
 class Tokenizer(Protocol):
     tokens: list[str]
     pad_id: int
@@ -73,7 +81,7 @@ class Tokenizer(Protocol):
 
     def encode(self, text: str) -> list[int]: ...
 
-    def describe(self) -> dict[str, Any]: ...
+    def describe(self) -> Speaks: ...
 
 
 def _base_fields(desc: dict[str, Any]) -> tuple[list[str], int, int]:
@@ -131,12 +139,12 @@ class CharTokenizer:
             cs = [space, *cs, space]
         return [self._id[c] for c in cs]
 
-    def describe(self) -> dict[str, Any]:
-        return {
+    def describe(self) -> Speaks:
+        return Speaks({
             "type": "chars", "class": self.desc.get("class"), "n_tokens": len(self.tokens), "g2p": None,
             "dictionary": None, "normalizer": self.desc.get("normalizer"),
             "oov_policy": "characters outside the token list are dropped (NeMo logs a warning)",
-        }
+        })
 
 
 # ------------------------------------------------------------------------------------------- files
@@ -238,7 +246,7 @@ class _PhonemeTokenizerBase:
     def _has_graphemes(self) -> bool:
         raise NotImplementedError
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Speaks:
         g = self.g2p_desc
         dict_spec = _file_summary(g.get("dictionary")) or {}
         dict_spec.setdefault("entries", len(self.phoneme_dict))
@@ -246,14 +254,14 @@ class _PhonemeTokenizerBase:
             "DROPPED: this voice has no grapheme tokens, so these words are not spoken"
         ambiguous = " and words with several pronunciations" if g.get("ignore_ambiguous_words") else ""
         first = "" if g.get("ignore_ambiguous_words") else "; words with several pronunciations use the first"
-        return {
+        return Speaks({
             "type": self.kind, "class": self.desc.get("class"), "n_tokens": len(self.tokens),
             "g2p": g.get("class"), "g2p_options": {k: v for k, v in g.items() if k not in ("dictionary", "heteronyms")},
             "dictionary": dict_spec, "heteronyms": _file_summary(g.get("heteronyms")),
             "normalizer": self.desc.get("normalizer"),
             "oov_policy": f"words outside the dictionary, heteronyms{ambiguous} are {spelled}{first}; "
                           "symbols outside the token list are dropped",
-        }
+        })
 
 
 # ------------------------------------------------------------------------------------------- arpabet
