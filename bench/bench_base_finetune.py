@@ -52,6 +52,8 @@ class _Stage:
 
 
 def main() -> int:
+    from lane.core.griffin_lim import DEFAULTS as GL
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True, help=".nemo to fine-tune, or 'scratch'")
     ap.add_argument("--data", required=True, type=Path, help="the data stage's runs/<id>/train/data")
@@ -60,8 +62,8 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--heldout", type=int, default=3)
-    ap.add_argument("--n-iter", type=int, default=32)
-    ap.add_argument("--power", type=float, default=1.2)
+    ap.add_argument("--n-iter", type=int, default=GL.n_iter)
+    ap.add_argument("--power", type=float, default=GL.power)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--rescore", action="store_true", help="skip training: re-synthesize and score the work "

@@ -42,10 +42,10 @@ voice, and `servable` says whether a live bundle may be served: only one a verif
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from .core.reasons import REASONS, LaneError
 from .evidence import Evidence, gather, read
@@ -84,9 +84,9 @@ EVALUATOR_FLOORS: dict[str, dict[str, Bound]] = {
 DEFAULT_EVALUATORS = {"asr": "pocketsphinx", "speaker_encoder": "ge2e", "mos_estimator": "dnsmos"}
 
 
-def floors_for(classes: dict[str, Any] | None = None) -> dict[str, Bound]:
+def floors_for(classes: Mapping[str, object] | None = None) -> dict[str, Bound]:
     """The floors for a run whose evaluators were of these classes (role -> class; missing: the defaults)."""
-    c = {**DEFAULT_EVALUATORS, **{k: v for k, v in (classes or {}).items() if v in EVALUATOR_FLOORS}}
+    c = {**DEFAULT_EVALUATORS, **{k: str(v) for k, v in (classes or {}).items() if v in EVALUATOR_FLOORS}}
     return {"sanity_failures": (None, 0.0), "nemo_onnx_mcd": (None, 1.0), **EVALUATOR_FLOORS[c["asr"]],
             **EVALUATOR_FLOORS[c["speaker_encoder"]], "mcd_db": (None, 8.0), "f0_corr": (0.5, None),
             "vuv_error": (None, 0.2), "duration_ratio": (0.8, 1.25), **EVALUATOR_FLOORS[c["mos_estimator"]]}
@@ -505,6 +505,44 @@ class QualityRow:
     result: str  # pass | FAIL | not evaluated | advisory (meets the production bar) | advisory (below ...)
 
 
+class ItemRecord(TypedDict):
+    id: str
+    state: str
+    evidence: str
+    reason: str
+
+
+class DecisionRecord(TypedDict):
+    """The verdict as JSON (`lane verdict --json`)."""
+
+    run_id: str
+    verdict: str
+    reasons: list[str]
+    reason_codes: list[str]
+    items: list[ItemRecord]
+
+
+class Predicate(TypedDict):
+    """The provenance predicate (provenance.dsse.json): what made the bundle and what was concluded.
+    `inputs`, `base_weights`, `dataset`, `consent` and `metrics` are the records as the run wrote them."""
+
+    builder: dict[str, str]
+    run_id: str
+    lane: str | None
+    profile: str | None
+    voice_profile_id: str | None
+    commit: str | None
+    started_at: str | None
+    inputs: list[Any]
+    config_snapshot: dict[str, str] | None
+    base_weights: list[Any]
+    dataset: dict[str, Any]
+    consent: dict[str, Any] | None
+    metrics: dict[str, Any]
+    verdict: str
+    reasons: list[str]
+
+
 @dataclass
 class Decision:
     run_id: str
@@ -529,10 +567,11 @@ class Decision:
     def reason_codes(self) -> list[str]:
         return list(dict.fromkeys(i.reason for i in self.blocking if i.reason))
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "verdict": self.verdict, "reasons": self.reasons,
-                "reason_codes": self.reason_codes,
-                "items": [{"id": i.id, "state": i.state, "evidence": i.evidence, "reason": i.reason} for i in self.items]}
+    def as_dict(self) -> DecisionRecord:
+        return DecisionRecord(run_id=self.run_id, verdict=self.verdict, reasons=self.reasons,
+                              reason_codes=self.reason_codes,
+                              items=[ItemRecord(id=i.id, state=i.state, evidence=i.evidence, reason=i.reason)
+                                     for i in self.items])
 
 
 def _meets(value: float | None, bound: Bound) -> bool | None:
@@ -572,14 +611,14 @@ def decide(root: str | os.PathLike[str], run_id: str, ev: Evidence | None = None
 
 
 # ------------------------------------------------------------------------------------------ after the verdict
-def predicate(ev: Evidence, decision: Decision) -> dict[str, Any]:
+def predicate(ev: Evidence, decision: Decision) -> Predicate:
     """The provenance predicate: what made this bundle and what was concluded about it."""
     from .core.version import VERSION as __version__
 
     inputs = (read(ev.run_dir / "verify" / "inputs.json") or read(ev.run_dir / "inputs.json") or [])
     snap = None if ev.snapshot is None else {"path": ev.snapshot.path.relative_to(ev.root).as_posix(),
                                               "sha256": ev.snapshot.sha256}
-    return {
+    return Predicate({
         "builder": {"id": "voice-lane", "version": __version__},
         "run_id": ev.run_id, "lane": ev.settings.get("lane"), "profile": ev.settings.get("profile"),
         "voice_profile_id": ev.settings.get("voice_profile_id"), "commit": ev.meta.get("commit_sha"),
@@ -587,7 +626,7 @@ def predicate(ev: Evidence, decision: Decision) -> dict[str, Any]:
         "base_weights": ev.manifest.get("base_weights") or [], "dataset": ev.manifest.get("dataset") or {},
         "consent": ev.manifest.get("consent"), "metrics": ev.metrics,
         "verdict": decision.verdict, "reasons": decision.reason_codes,
-    }
+    })
 
 
 def _own(ev: Evidence) -> bool:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Layout numbers of a checkout's lane/ package, from its source alone (ast, nothing imported): modules per
 package, the longest functions, import cycles (module-level imports, and all imports), private
-names imported across modules, and three concepts: who writes run status (train_status), how many
+names imported across modules, the layering rules (lane.core imports no other lane package, lane.nemo
+imports nothing of lane.bundle), and three concepts: who writes run status (train_status), how many
 places list the settings, and public signatures typed `dict[str, Any]`. The numbers of issue 9's
 and issue 21's notes:
 
@@ -77,6 +78,16 @@ class Scan:
             if alias.name.startswith("_") and full not in self.mods and target != name:
                 self.private.append(f"{name} imports {full}")
             self.edge(name, full if full in self.mods else target, node.col_offset == 0)
+
+
+def layer_breaks(graph: Graph, src: str, dst: str) -> list[str]:
+    """Imports (function-level included) from package `src` into package `dst` (`lane`: any lane
+    module outside `src`)."""
+    def inside(mod: str, pkg: str) -> bool:
+        return mod == pkg or mod.startswith(pkg + ".")
+
+    return sorted(f"{a} -> {b}" for a, targets in graph.items() if inside(a, src) for b in targets
+                  if inside(b, dst) and not inside(b, src))
 
 
 def cycles(graph: Graph, nodes: list[str]) -> list[list[str]]:
@@ -270,6 +281,11 @@ def main() -> None:
     print("private names imported across modules:", len(scan.private))
     for line in scan.private:
         print("  ", line)
+    for src, dst in (("lane.core", "lane"), ("lane.nemo", "lane.bundle")):
+        out = layer_breaks(scan.graph, src, dst)
+        print(f"imports from {src} into {'other lane packages' if dst == 'lane' else dst}: {len(out)}")
+        for line in out:
+            print("  ", line)
     concepts(root)
 
 

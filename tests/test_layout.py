@@ -130,6 +130,10 @@ def test_core_imports_no_data_and_nemo_imports_no_bundle() -> None:
     a bundle's manifest in lane.bundle.manifest."""
     assert _package_imports("lane.core", "lane.data") == []
     assert _package_imports("lane.nemo", "lane.bundle") == []
+    mods = _modules()
+    outside = sorted({t for mod, path in mods.items() if mod.startswith("lane.core.")
+                      for t, _ in _imports(mod, path, mods) if not t.startswith("lane.core")})
+    assert outside == [], f"lane.core imports {outside}: the core is the bottom layer"
     nemo_reads = [f"{f.relative_to(REPO).as_posix()}" for f in sorted((LANE / "nemo").rglob("*.py"))
                   if '"manifest.json"' in f.read_text(encoding="utf-8")]
     assert nemo_reads == []

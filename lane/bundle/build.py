@@ -30,7 +30,7 @@ from ..core.reasons import LaneError
 from ..core.stage import StageRun
 from ..text.tokenizers import Speaks
 from .check import UNLISTED, validate_voice_bundle
-from .manifest import BUNDLE_VERSION, BundleManifest
+from .manifest import BUNDLE_VERSION, BundleManifest, OnnxCheck
 from .voice import speaks_summary
 
 CHECK_SENTENCES = [
@@ -96,7 +96,7 @@ FastPitch ONNX vs PyTorch on {len(CHECK_SENTENCES)} fixed sentences: max |log-me
 """
 
 
-def onnx_vs_torch(model: Any, onnx_path: Path, sentences: list[str]) -> dict[str, Any]:
+def onnx_vs_torch(model: Any, onnx_path: Path, sentences: list[str]) -> OnnxCheck:
     """Run FastPitch in PyTorch and in onnxruntime on the same fixed token inputs."""
     import numpy as np
     import onnxruntime as ort
@@ -121,7 +121,7 @@ def onnx_vs_torch(model: Any, onnx_path: Path, sentences: list[str]) -> dict[str
         n = min(n_t, n_o)
         diff = float(np.max(np.abs(spect[0, :, :n].numpy() - o_spect[0, :, :n]))) if n else 0.0
         max_diff = max(max_diff, diff)
-    return {"max_abs_diff": max_diff, "frames_equal": frames_equal, "sentences": len(sentences)}
+    return OnnxCheck(max_abs_diff=max_diff, frames_equal=frames_equal, sentences=len(sentences))
 
 
 def _export_hifigan(voc_path: str, tmp: Path, audio: dict[str, Any]) -> dict[str, Any]:

@@ -33,9 +33,12 @@ class FileEntry(TypedDict):
 
 
 class OnnxCheck(TypedDict, total=False):
+    """FastPitch ONNX against PyTorch on fixed sentences (lane.bundle.build.onnx_vs_torch)."""
+
     max_abs_diff: float
-    tolerance: float
     frames_equal: bool
+    sentences: int
+    tolerance: float
     ok: bool
 
 

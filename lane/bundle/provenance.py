@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..core.fsutil import atomic_write_json, canonical_json, sha256_file
 from ..core.signing import Signer, verify_signature
@@ -36,9 +36,16 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
 
 
-def subjects(bundle_dir: Path) -> list[dict[str, Any]]:
+class Subject(TypedDict):
+    """An in-toto subject: a file of the bundle by path, with its digests ({"sha256": ...})."""
+
+    name: str
+    digest: dict[str, str]
+
+
+def subjects(bundle_dir: Path) -> list[Subject]:
     """Every file of the bundle but the envelope itself, by path, with its sha256."""
-    return [{"name": p.relative_to(bundle_dir).as_posix(), "digest": {"sha256": sha256_file(p)}}
+    return [Subject(name=p.relative_to(bundle_dir).as_posix(), digest={"sha256": sha256_file(p)})
             for p in sorted(bundle_dir.rglob("*")) if p.is_file() and p.name != FILE]
 
 

@@ -9,6 +9,7 @@ report is a single self-contained file.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -56,7 +57,7 @@ def collect(run_dir: str | os.PathLike[str], groups: list[str] | None = None) ->
     return out
 
 
-def md_table(rows: list[dict[str, Any]], cols: list[str], empty: str = "(none)") -> str:
+def md_table(rows: Sequence[Mapping[str, object]], cols: list[str], empty: str = "(none)") -> str:
     """`rows` as a Markdown table with the columns `cols` (pipes escaped, newlines folded)."""
     if not rows:
         return empty + "\n"

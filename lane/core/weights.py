@@ -25,7 +25,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from .fsutil import atomic_write_json, read_json, sha256_file
 from .licenses import LicensePolicy
@@ -108,6 +108,45 @@ class HashCache:
             self._dirty = False
 
 
+# ------------------------------------------------------------------------------------ the manifest
+# One entry of weights_manifest.json (configs/schemas/weights_manifest.schema.json, `$defs/entry`);
+# `class` is a Python keyword, hence the functional form.
+ManifestEntry = TypedDict("ManifestEntry", {
+    "id": str, "role": str, "path": str, "sha256": str | None, "source": str, "code_license": str | None,
+    "weights_license": str | None, "notes": str, "optional": NotRequired[bool], "class": NotRequired[str],
+    "promotable": NotRequired[bool]})
+
+
+class WeightsManifest(TypedDict):
+    """weights_manifest.json (lane.weights_manifest/1), as `load_manifest` returns it: schema-checked."""
+
+    schema: str
+    description: NotRequired[str]
+    entries: list[ManifestEntry]
+
+
+# Checked entry as the verify stage reports it (WeightEntry.as_dict).
+EntryReport = TypedDict("EntryReport", {
+    "id": str, "role": str, "path": str, "resolved": str | None, "sha256": str | None, "actual_sha256": str | None,
+    "code_license": str | None, "weights_license": str | None, "code_license_ok": bool, "weights_license_ok": bool,
+    "optional": bool, "class": str | None, "promotable": bool | None, "state": str, "problems": list[str],
+    "source": str})
+
+
+class BaseWeight(TypedDict):
+    """A usable base checkpoint a voice starts from (lane.nemo.train.resolve_base), as the train
+    outputs, the bundle manifest's `base_weights` and provenance record it."""
+
+    role: str
+    id: str
+    path: str
+    sha256: str | None
+    license: str | None
+    code_license: str | None
+    source: str
+    promotable: bool
+
+
 # ------------------------------------------------------------------------------------ report
 @dataclass
 class WeightEntry:
@@ -138,14 +177,13 @@ class WeightEntry:
         """Present, hash verified and both licences allowed."""
         return self.state == "ok"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "role": self.role, "path": self.spec_path,
-                "resolved": str(self.path) if self.path else None, "sha256": self.sha256,
-                "actual_sha256": self.actual_sha256, "code_license": self.code_license,
-                "weights_license": self.weights_license, "code_license_ok": self.code_license_ok,
-                "weights_license_ok": self.weights_license_ok, "optional": self.optional, "class": self.eval_class,
-                "promotable": self.promotable,
-                "state": self.state, "problems": list(self.problems), "source": self.source}
+    def as_dict(self) -> EntryReport:
+        return EntryReport({
+            "id": self.id, "role": self.role, "path": self.spec_path, "resolved": str(self.path) if self.path else None,
+            "sha256": self.sha256, "actual_sha256": self.actual_sha256, "code_license": self.code_license,
+            "weights_license": self.weights_license, "code_license_ok": self.code_license_ok,
+            "weights_license_ok": self.weights_license_ok, "optional": self.optional, "class": self.eval_class,
+            "promotable": self.promotable, "state": self.state, "problems": list(self.problems), "source": self.source})
 
 
 @dataclass
@@ -205,7 +243,7 @@ def _load_schema(root: str | os.PathLike[str]) -> dict[str, Any]:
     return schema
 
 
-def load_manifest(manifest_path: str | os.PathLike[str], root: str | os.PathLike[str] = ".") -> dict[str, Any]:
+def load_manifest(manifest_path: str | os.PathLike[str], root: str | os.PathLike[str] = ".") -> WeightsManifest:
     """The manifest as a dict, schema-checked; LaneError(weights_manifest_invalid) otherwise."""
     import jsonschema
 
@@ -232,7 +270,7 @@ def load_manifest(manifest_path: str | os.PathLike[str], root: str | os.PathLike
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise LaneError("weights_manifest_invalid", f"{manifest_path}: duplicate entry id(s) {dupes}")
-    return dict(data)
+    return cast("WeightsManifest", dict(data))  # it keeps the schema (checked above)
 
 
 def verify_manifest(manifest_path: str | os.PathLike[str], root: str | os.PathLike[str] = ".", *,

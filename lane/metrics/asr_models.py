@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -39,6 +39,14 @@ def _at_16k(audio: ArrayLike, sr: int) -> np.ndarray:
     return np.clip(np.nan_to_num(resample(audio, sr, ASR_SR)), -1.0, 1.0).astype(np.float32)
 
 
+class AsrScore(TypedDict):
+    """One transcription scored against the expected text."""
+
+    hyp: str
+    cer: float
+    wer: float
+
+
 class AsrModel:
     """What every ASR evaluator shares: scoring a transcription against the expected text."""
 
@@ -48,11 +56,11 @@ class AsrModel:
     def transcribe(self, audio: ArrayLike, sr: int) -> str:
         raise NotImplementedError
 
-    def score(self, audio: ArrayLike, sr: int, text: str, mode: str = "lm") -> dict[str, Any]:
+    def score(self, audio: ArrayLike, sr: int, text: str, mode: str = "lm") -> AsrScore:
         if mode != "lm":
             raise ValueError(f"{self.name} decodes freely only (mode 'lm'), not {mode!r}")
         hyp = self.transcribe(audio, sr)
-        return {"hyp": hyp, "cer": cer(text, hyp), "wer": wer(text, hyp)}
+        return AsrScore(hyp=hyp, cer=cer(text, hyp), wer=wer(text, hyp))
 
 
 class Asr(AsrModel):
@@ -107,9 +115,9 @@ class Asr(AsrModel):
         hyp = dec.hyp()
         return hyp.hypstr if hyp is not None else ""
 
-    def score(self, audio: ArrayLike, sr: int, text: str, mode: str = "lm") -> dict[str, Any]:
+    def score(self, audio: ArrayLike, sr: int, text: str, mode: str = "lm") -> AsrScore:
         hyp = self.transcribe(audio, sr, expected=text, mode=mode)
-        return {"hyp": hyp, "cer": cer(text, hyp), "wer": wer(text, hyp)}
+        return AsrScore(hyp=hyp, cer=cer(text, hyp), wer=wer(text, hyp))
 
 
 class NemoAsr(AsrModel):

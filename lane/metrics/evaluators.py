@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..core.reasons import LaneError
 from .asr_models import Asr, AsrModel, FasterWhisperAsr, NemoAsr, WhisperAsr
@@ -56,6 +56,11 @@ def entry_class(role: str, entry: Any) -> str | None:
     return None
 
 
+# An evaluator as the validate stage records it beside its metrics (`class` is a keyword).
+Identity = TypedDict("Identity", {"role": str, "state": str, "class": str | None, "id": str | None,
+                                  "sha256": str | None, "detail": str})
+
+
 @dataclass
 class EvaluatorStatus:
     role: str
@@ -70,10 +75,11 @@ class EvaluatorStatus:
     def ok(self) -> bool:
         return self.state == "ok"
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self) -> Identity:
         """What the validate stage records beside each metric this evaluator produced."""
-        return {"role": self.role, "state": self.state, "class": self.eval_class, "id": ",".join(self.ids) or None,
-                "sha256": ",".join(self.sha256) or None, "detail": self.detail}
+        return Identity({"role": self.role, "state": self.state, "class": self.eval_class,
+                         "id": ",".join(self.ids) or None, "sha256": ",".join(self.sha256) or None,
+                         "detail": self.detail})
 
 
 def _selected(entries: list[Any], role: str, wanted: str | None) -> list[Any]:
@@ -133,7 +139,7 @@ class Evaluators:
     speaker: SpeakerModel | None = None
     mos: MosModel | None = None
 
-    def identities(self) -> dict[str, dict[str, Any]]:
+    def identities(self) -> dict[str, Identity]:
         return {role: s.identity() for role, s in self.status.items()}
 
 

@@ -14,6 +14,7 @@ from ..core.griffin_lim import DEFAULTS as GRIFFIN_LIM_DEFAULTS
 from ..core.griffin_lim import MelSettings
 from ..core.reasons import LaneError
 from ..core.stage import StageRun
+from ..core.weights import BaseWeight
 from .runtime import import_nemo, quiet_nemo
 
 FASTPITCH_CONFIG = "configs/nemo/fastpitch.yaml"
@@ -219,7 +220,7 @@ def _merged_config(cfg: Any, base_cfg: Any, mode: str) -> Any:
     return merged
 
 
-def build_fastpitch(cfg: Any, trainer: Any, base: dict[str, Any] | None, tokenizer_mode: str) -> Any:
+def build_fastpitch(cfg: Any, trainer: Any, base: BaseWeight | None, tokenizer_mode: str) -> Any:
     """A FastPitchModel from `cfg` (from scratch) or fine-tuned from a base .nemo (architecture and,
     when resolve_tokenizer_mode says "checkpoint", the tokenizer and its G2P from the base)."""
     tts = import_nemo()
@@ -261,7 +262,7 @@ def audio_settings(cfg: Any) -> MelSettings:
     )
 
 
-def run_fastpitch(st: StageRun, settings: dict[str, Any], cfg: Any, *, out_dir: Path, base: dict[str, Any] | None,
+def run_fastpitch(st: StageRun, settings: dict[str, Any], cfg: Any, *, out_dir: Path, base: BaseWeight | None,
                   resume: bool, extra_callbacks: list[Any] | None = None) -> tuple[Any, int, list[float]]:
     """Fit FastPitch to `settings.fastpitch.max_steps`, resuming from out_dir/checkpoints/last.ckpt."""
     import lightning.pytorch as pl

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..core.reasons import LaneError
 from ..core.stage import StageRun
+from ..core.weights import BaseWeight
 from .fastpitch import HIFIGAN_CONFIG, ds_get
 from .runtime import import_nemo, quiet_nemo
 
@@ -129,7 +130,7 @@ def _from_base(tts: Any, path: str, cfg: Any, fp_cfg: Any, trainer: Any) -> Any:
 
 
 def train_hifigan(st: StageRun, settings: dict[str, Any], fastpitch: Any, fp_cfg: Any, ds: Any, *, out_dir: Path,
-                  base: dict[str, Any] | None, resume: bool) -> Path:
+                  base: BaseWeight | None, resume: bool) -> Path:
     """Fine-tune (or, for the demo, train a tiny) HiFi-GAN; returns the path of hifigan.nemo."""
     import lightning.pytorch as pl
 

@@ -26,7 +26,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import lightning.pytorch as pl
 
@@ -36,6 +36,15 @@ from ..core.reasons import LaneError
 from ..core.stage import StageRun
 
 FORMULA = "(1 - min(CER, 1)) + speaker similarity"
+
+
+class SelectionScore(TypedDict):
+    """A checkpoint's score: CER of the held-out texts, speaker similarity (None without an encoder)
+    and the combined score (FORMULA)."""
+
+    cer: float
+    spk_sim: float | None
+    score: float
 
 
 class HeldoutScorer:
@@ -62,7 +71,7 @@ class HeldoutScorer:
         audio = griffin_lim_synthesis(model, [s for _, s in self.texts], self.vocoder)
         return audio, int(model.cfg.sample_rate)
 
-    def score(self, model: Any) -> dict[str, Any]:
+    def score(self, model: Any) -> SelectionScore:
         import numpy as np
 
         from ..metrics import cosine
@@ -73,8 +82,8 @@ class HeldoutScorer:
         sim = None
         if self.speaker is not None and self.speaker_emb is not None:
             sim = float(np.mean([cosine(self.speaker.embed(a, sr), self.speaker_emb) for a in audio]))
-        return {"cer": round(cer, 4), "spk_sim": None if sim is None else round(sim, 4),
-                "score": round((1.0 - min(cer, 1.0)) + (sim or 0.0), 4)}
+        return SelectionScore(cer=round(cer, 4), spk_sim=None if sim is None else round(sim, 4),
+                              score=round((1.0 - min(cer, 1.0)) + (sim or 0.0), 4))
 
 
 def read_texts(path: Path, n: int) -> list[str]:

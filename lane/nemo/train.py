@@ -20,6 +20,7 @@ from ..core.fsutil import atomic_write_json, sha256_file
 from ..core.griffin_lim import MelSettings
 from ..core.reasons import REASONS, LaneError
 from ..core.stage import StageRun
+from ..core.weights import BaseWeight
 from .fastpitch import ds_get, train_settings
 from .runtime import import_nemo
 
@@ -37,7 +38,7 @@ class TrainResult:
     promotable: bool
     outputs_json: str = ""
     audio: MelSettings = field(default_factory=MelSettings)
-    base_weights: list[dict[str, Any]] = field(default_factory=list)
+    base_weights: list[BaseWeight] = field(default_factory=list)
     not_promotable_because: str = ""  # "; "-joined reasons, empty when promotable
 
     def as_dict(self) -> dict[str, Any]:
@@ -45,7 +46,7 @@ class TrainResult:
 
 
 def resolve_base(weights_manifest: str | None, root: Path, role: str,
-                 base_id: str | None = None) -> dict[str, Any] | None:
+                 base_id: str | None = None) -> BaseWeight | None:
     """The usable base weight entry for `role` (the entry `base_id` when the profile names one, else the
     manifest's first usable one) as {role, id, path, sha256, license, ...}; None when there is none. An
     entry that is present but unusable (licence, hash, missing file) raises its code."""
@@ -62,9 +63,9 @@ def resolve_base(weights_manifest: str | None, root: Path, role: str,
         entries = named
     for e in entries:
         if e.usable and e.path is not None:
-            return {"role": role, "id": e.id, "path": str(e.path), "sha256": e.actual_sha256 or e.sha256,
-                    "license": e.weights_license, "code_license": e.code_license, "source": e.source,
-                    "promotable": e.promotable is True}
+            return BaseWeight(role=role, id=e.id, path=str(e.path), sha256=e.actual_sha256 or e.sha256,
+                              license=e.weights_license, code_license=e.code_license, source=e.source,
+                              promotable=e.promotable is True)
     for e in entries:
         if not e.optional and e.state in REASONS and e.state != "ok":
             raise LaneError(e.state, f"{role} weights {e.id}: " + ("; ".join(e.problems) or e.state))
@@ -111,7 +112,7 @@ def _finished_earlier(outputs_path: Path) -> TrainResult | None:
 
 
 def _base_or_scratch(role: str, section: dict[str, Any], weights_manifest: str | None, root: Path,
-                     allow_from_scratch: bool) -> dict[str, Any] | None:
+                     allow_from_scratch: bool) -> BaseWeight | None:
     """The base entry for `role` when the profile section fine-tunes (init: base, optionally `base:` an
     entry id); None means from scratch, which needs --allow-from-scratch (base_weights_missing otherwise)."""
     if str(section.get("init", "base")) != "base":
@@ -131,7 +132,7 @@ def _base_or_scratch(role: str, section: dict[str, Any], weights_manifest: str |
 
 def _train_vocoder(st: StageRun, settings: dict[str, Any], model: Any, cfg: Any, ds: Any, *, out_dir: Path,
                    weights_manifest: str | None, allow_from_scratch: bool,
-                   resume: bool) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+                   resume: bool) -> tuple[str, dict[str, Any], BaseWeight | None]:
     """(vocoder: HiFi-GAN .nemo path or "griffin_lim", its parameters, the base entry it started from)."""
     voc = settings["vocoder"]
     if voc["type"] == "griffin_lim":
@@ -162,7 +163,7 @@ def _report_training(st: StageRun, out_dir: Path, step_times: list[float], wall:
                                                          "Training")])
 
 
-def _fit_best(st: StageRun, settings: dict[str, Any], cfg: Any, ds: Any, *, out_dir: Path, base: dict[str, Any] | None,
+def _fit_best(st: StageRun, settings: dict[str, Any], cfg: Any, ds: Any, *, out_dir: Path, base: BaseWeight | None,
               resume: bool, weights_manifest: str | None) -> tuple[Any, int, list[float], float]:
     """Fit FastPitch with checkpoint selection (lane.nemo.select) when the profile asks for it; the model
     comes back holding the best kept weights, not the last. Records the curve (train/select.json, an

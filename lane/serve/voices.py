@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..bundle.manifest import MANIFEST, BundleManifest
 from ..bundle.store import LIVE
@@ -30,7 +30,23 @@ from ..core.reasons import LaneError
 from .settings import ServeSettings
 
 MIN_LOOK_S = 1.0
-SUMMARY_KEYS = ("bundle_version", "voice_profile_id", "sample_rate", "models", "tokenizer", "run_id", "validation")
+
+
+class VoiceSummary(TypedDict):
+    """A served voice as GET /api/voice shows it: its manifest's identity, models, tokenizer and
+    validation record (as the manifest has them), and how the server serves it."""
+
+    bundle_version: str | None
+    voice_profile_id: str | None
+    sample_rate: int | None
+    models: dict[str, Any] | None
+    tokenizer: dict[str, Any] | None
+    run_id: str | None
+    validation: dict[str, Any] | None
+    id: str
+    unpromoted: bool
+    language: str
+    description: str
 
 
 @dataclass
@@ -61,9 +77,12 @@ class Voice:
     def description(self) -> str:
         return describe(self.manifest, self.id)
 
-    def summary(self) -> dict[str, Any]:
-        return {**{k: self.manifest.data.get(k) for k in SUMMARY_KEYS}, "id": self.id, "unpromoted": self.unpromoted,
-                "language": self.language, "description": self.description}
+    def summary(self) -> VoiceSummary:
+        m = self.manifest.data
+        return VoiceSummary(bundle_version=m.get("bundle_version"), voice_profile_id=m.get("voice_profile_id"),
+                            sample_rate=m.get("sample_rate"), models=m.get("models"), tokenizer=m.get("tokenizer"),
+                            run_id=m.get("run_id"), validation=m.get("validation"), id=self.id,
+                            unpromoted=self.unpromoted, language=self.language, description=self.description)
 
 
 MODEL_NAMES = {"fastpitch": "FastPitch", "hifigan": "HiFi-GAN", "griffin_lim": "Griffin-Lim"}

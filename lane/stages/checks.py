@@ -37,6 +37,7 @@ from ..consent.gate import Found
 from ..core.lanes import LaneSpec
 from ..core.paths import git_head, resolve_input
 from ..core.reasons import LaneError
+from ..core.weights import EntryReport
 from ..data.probe import AudioInventory
 
 
@@ -83,7 +84,7 @@ class CheckContext:
     spec: LaneSpec | None = None
     prof: dict[str, Any] = field(default_factory=dict)
     audio_inventory: AudioInventory | None = None
-    weights: list[dict[str, Any]] = field(default_factory=list)
+    weights: list[EntryReport] = field(default_factory=list)
     runtime: RuntimeInfo | None = None
     consent_coverage: Found | None = None
     stats: dict[str, Any] = field(default_factory=dict)

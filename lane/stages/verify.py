@@ -19,6 +19,7 @@ from ..core.fsutil import atomic_write_text
 from ..core.media import MediaItem, md_table, media_dir, write_index
 from ..core.reasons import LaneError
 from ..core.stage import StageRun
+from ..core.weights import EntryReport
 from ..data.probe import AudioInventory, inspect_audio
 from .checks import ALL, CheckContext, Finding, RuntimeInfo, check_head, raise_first_finding, run_checks
 from .params import StageParams
@@ -30,7 +31,7 @@ __all__ = ["Preflight", "check_head", "inspect_audio", "run", "run_preflight"]
 class Preflight:
     checks: list[dict[str, Any]] = field(default_factory=list)
     audio: AudioInventory | None = None
-    weights: list[dict[str, Any]] = field(default_factory=list)
+    weights: list[EntryReport] = field(default_factory=list)
     runtime: RuntimeInfo | None = None
     promotable: bool = False
     not_promotable_reason: str = ""
