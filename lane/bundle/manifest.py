@@ -16,6 +16,7 @@ from ..core.fsutil import atomic_write_json
 from ..core.griffin_lim import GriffinLimParams, MelSettings
 from ..core.paths import PACKAGE_ROOT, config_file
 from ..core.reasons import LaneError
+from ..text.tokenizers import Speaks
 
 if TYPE_CHECKING:
     from ..nemo.synth import NemoSource
@@ -24,7 +25,28 @@ BUNDLE_VERSION = "voice_bundle/1"
 MANIFEST = "manifest.json"
 SCHEMA_FILE = "voice_bundle.schema.json"
 
-JSONObject = dict[str, Any]  # JSON whose shape the bundle schema, not this module, describes
+JSONObject = dict[str, Any]  # a JSON document as read: the schema file, the manifest before `problems`
+
+
+class SpectrogramModel(TypedDict, total=False):
+    type: str  # fastpitch
+    onnx: str
+    nemo: str | None
+
+
+class VocoderModel(TypedDict, total=False):
+    """griffin_lim with `params` (lane.core.griffin_lim.GriffinLimParams), or hifigan with its files."""
+
+    type: str
+    params: dict[str, float]
+    onnx: str
+    nemo: str | None
+
+
+# The manifest's `tokenizer`: tokenizer.json and what the voice speaks (`class` is a keyword).
+TokenizerEntry = TypedDict("TokenizerEntry", {
+    "path": str, "class": str | None, "type": str, "n_tokens": int, "runnable_without_nemo": bool,
+    "speaks": Speaks}, total=False)
 
 
 class FileEntry(TypedDict):
@@ -121,16 +143,16 @@ class BundleManifest:
         return MelSettings(**(self.data.get("audio") or {}))
 
     @property
-    def spectrogram(self) -> JSONObject:
-        return dict((self.data.get("models") or {}).get("spectrogram") or {})
+    def spectrogram(self) -> SpectrogramModel:
+        return SpectrogramModel(**((self.data.get("models") or {}).get("spectrogram") or {}))
 
     @property
-    def vocoder(self) -> JSONObject:
-        return dict((self.data.get("models") or {}).get("vocoder") or {"type": "griffin_lim"})
+    def vocoder(self) -> VocoderModel:
+        return VocoderModel(**((self.data.get("models") or {}).get("vocoder") or {"type": "griffin_lim"}))
 
     @property
-    def tokenizer(self) -> JSONObject:
-        return dict(self.data.get("tokenizer") or {})
+    def tokenizer(self) -> TokenizerEntry:
+        return TokenizerEntry(**(self.data.get("tokenizer") or {}))
 
     @property
     def onnx_check(self) -> OnnxCheck:
@@ -145,10 +167,11 @@ class BundleManifest:
         """The .nemo files NeMo synthesis (lane.nemo.synth) restores, or LaneError synthesis_failed."""
         from ..nemo.synth import NemoSource
 
-        spec, voc = self.spectrogram, self.vocoder
-        if not spec.get("nemo"):
+        fastpitch, voc = self.spectrogram.get("nemo"), self.vocoder
+        if not fastpitch:
             raise LaneError("synthesis_failed", f"{self.bundle_dir}: the bundle holds no FastPitch .nemo")
-        hifi = self.bundle_dir / voc["nemo"] if voc["type"] == "hifigan" and voc.get("nemo") else None
-        if voc["type"] == "hifigan" and hifi is None:
+        hifigan = voc.get("nemo") if voc["type"] == "hifigan" else None
+        if voc["type"] == "hifigan" and not hifigan:
             raise LaneError("synthesis_failed", f"{self.bundle_dir}: the bundle holds no HiFi-GAN .nemo")
-        return NemoSource(self.bundle_dir / spec["nemo"], hifi, GriffinLimParams.of(voc.get("params")), self.audio)
+        return NemoSource(self.bundle_dir / fastpitch, self.bundle_dir / hifigan if hifigan else None,
+                          GriffinLimParams.of(voc.get("params")), self.audio)

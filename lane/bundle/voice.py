@@ -24,7 +24,7 @@ from ..core.griffin_lim import vocode as griffin_lim_vocode
 from ..core.reasons import LaneError
 from ..text.normalize import normalize
 from ..text.tokenizers import load_tokenizer_file
-from .manifest import BundleManifest
+from .manifest import BundleManifest, VocoderModel
 
 
 def speaks_summary(tok: dict[str, Any]) -> list[str]:
@@ -58,7 +58,7 @@ class OnnxVoice:
         self.bundle_dir = Path(bundle_dir)
         self.manifest = BundleManifest.load(self.bundle_dir)
         spec = self.manifest.spectrogram
-        self.vocoder_spec: dict[str, Any] = self.manifest.vocoder
+        self.vocoder_spec: VocoderModel = self.manifest.vocoder
         self.audio: MelSettings = self.manifest.audio
         self.sample_rate = self.manifest.sample_rate
         tok_path = self.bundle_dir / self.manifest.tokenizer.get("path", "tokenizer.json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from ..core.reasons import LaneError
 
@@ -76,17 +76,24 @@ METRIC_TOOLS = {
 }
 
 
-def metric_evaluators(metrics: list[str], identities: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Which evaluator produced each metric: {role, class, id, sha256} of a weights-manifest evaluator, or
-    {tool} for a metric computed without weights."""
-    out: dict[str, dict[str, Any]] = {}
+# Which evaluator produced a metric: {role, class, id, sha256} of a weights-manifest evaluator, or
+# {tool} for a metric computed without weights (`class` is a keyword, hence the functional form).
+MetricSource = TypedDict("MetricSource", {"role": str | None, "class": str | None, "id": str | None,
+                                           "sha256": str | None, "tool": str},
+                         total=False)
+
+
+def metric_evaluators(metrics: list[str], identities: Mapping[str, Mapping[str, Any]]) -> dict[str, MetricSource]:
+    """Which evaluator produced each metric (MetricSource)."""
+    out: dict[str, MetricSource] = {}
     for m in metrics:
         role = METRIC_EVALUATOR.get(m)
         ident = identities.get(role) if role else None
         if ident is not None:
-            out[m] = {k: ident.get(k) for k in ("role", "class", "id", "sha256")}
+            out[m] = MetricSource({"role": ident.get("role"), "class": ident.get("class"), "id": ident.get("id"),
+                                   "sha256": ident.get("sha256")})
         elif m in METRIC_TOOLS:
-            out[m] = {"tool": METRIC_TOOLS[m]}
+            out[m] = MetricSource(tool=METRIC_TOOLS[m])
     return out
 
 
