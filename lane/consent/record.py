@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-from ..core.fsutil import atomic_write_json, read_json, sha256_file
+from ..core.fsutil import atomic_write_json, sha256_file
 from ..core.reasons import LaneError
 from .challenge import RECORD_ACTION, Challenge, consent_entries, find, iso, now_utc, sign_body, used_by
 from .policy import THRESHOLDS
@@ -199,22 +199,10 @@ def record(root: str | os.PathLike[str], challenge_id: str, audio: str | os.Path
 
 def load(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> SpokenConsent:
     """A spoken consent record, its schema and signature checked; LaneError(consent_invalid) otherwise."""
-    import jsonschema
-
-    from ..core.paths import config_file
+    from ..core.consent import read_checked
     from .challenge import signature_problem
 
-    try:
-        data = read_json(path)
-    except FileNotFoundError:
-        raise LaneError("consent_missing", f"consent record {path} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise LaneError("consent_invalid", f"{path}: not JSON ({exc})") from None
-    schema = read_json(config_file(root, "schemas", "spoken_consent.schema.json"))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
-        raise LaneError("consent_invalid", f"{path}: {where}: {errors[0].message}")
+    data = read_checked(path, root, "spoken_consent.schema.json")
     why = signature_problem(root, data)
     if why:
         raise LaneError("consent_invalid", f"{path}: signature: {why}")

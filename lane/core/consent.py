@@ -92,6 +92,14 @@ class Coverage:
 
 def load_record(path: Path, root: str | os.PathLike[str] = ".") -> ConsentRecord:
     """The record, checked against its schema; LaneError(consent_invalid) otherwise."""
+    data = read_checked(path, root, "consent.schema.json")
+    return cast("ConsentRecord", data)  # it keeps the schema (checked above)
+
+
+def read_checked(path: str | os.PathLike[str], root: str | os.PathLike[str], schema_name: str) -> dict[str, object]:
+    """A consent file (either kind) read and checked against `configs/schemas/<schema_name>`:
+    LaneError(consent_missing) when it is not there, consent_invalid when it is not JSON or breaks
+    the schema (the first error, with where)."""
     import jsonschema
 
     try:
@@ -100,12 +108,12 @@ def load_record(path: Path, root: str | os.PathLike[str] = ".") -> ConsentRecord
         raise LaneError("consent_missing", f"consent record {path} does not exist") from None
     except (OSError, ValueError) as exc:
         raise LaneError("consent_invalid", f"{path}: not JSON ({exc})") from None
-    schema = read_json(config_file(root, "schemas", "consent.schema.json"))
+    schema = read_json(config_file(root, "schemas", schema_name))
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "(top level)"
         raise LaneError("consent_invalid", f"{path}: {where}: {errors[0].message}")
-    return cast("ConsentRecord", dict(data))  # it keeps the schema (checked above)
+    return dict(data)
 
 
 def coverage(record: Path, recordings: list[Path], root: str | os.PathLike[str] = ".") -> Coverage:
