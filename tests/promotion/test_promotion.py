@@ -202,3 +202,18 @@ def test_resume_reruns_stages_whose_input_content_changed(ws: Path) -> None:
     assert [s["skipped"] for s in again.stages] == [False] * 4
     ts = json.loads((ws / "runs" / first.run_id / "train_status.json").read_text())
     assert all(s["commit_sha"] for s in ts["stages"].values())
+
+
+def test_train_reasons_already_given_by_other_rules_are_named_once() -> None:
+    """The demo's "Why NO-GO" once read "not promotable" five times: train's recorded reasons repeat
+    the profile and base rules. Only what they do not already say is added, in train's order."""
+    from lane.promotion import _train_reasons
+
+    said = ["the demo profile is not promotable",
+            "its base lane_base_fastpitch_espeak is not promotable (the weights manifest says promotable: false)"]
+    why = ("the profile is not promotable; the vocoder is Griffin-Lim; "
+           "its base lane_base_fastpitch_espeak is not promotable (weights manifest)")
+    assert _train_reasons(why, said) == ["the vocoder is Griffin-Lim"]
+    # nothing said elsewhere: every recorded reason stays, and an empty record still gives one reason
+    assert _train_reasons(why, []) == [p.strip() for p in why.split(";")]
+    assert _train_reasons("", said) == ["the train stage trained from scratch or vocodes with Griffin-Lim"]
