@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 VENV=${LANE_VENV:-.venv}
 TORCH_SPEC=${LANE_TORCH_SPEC:-torch==2.13.0}
 TORCH_CPU_INDEX=${LANE_TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
-APT_PACKAGES=(espeak-ng sox libsndfile1 flac git)
+APT_PACKAGES=(espeak-ng flite sox libsndfile1 flac git)
 # LANE_APT_EXTRA: more Debian packages (scripts/test.sh adds chromium, which the report tests drive)
 read -r -a APT_EXTRA <<< "${LANE_APT_EXTRA:-}"
 APT_PACKAGES+=("${APT_EXTRA[@]}")

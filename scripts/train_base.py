@@ -70,6 +70,12 @@ HELD_OUT_VARIANTS = ["f3"]           # the demo's impostor (en-us+f3) and the te
 # far from any speaker), fast (a test variant) and "Mr serious" (a space in the name).
 VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f4", "f5", "klatt", "klatt2", "klatt3", "klatt4", "klatt5", "klatt6", "Alex", "Alicia", "Andrea", "Andy", "Annie", "AnxiousAndy", "Denis", "Diogo", "Gene", "Gene2", "Henrique", "Hugo", "Jacky", "Lee", "Marco", "Mario", "Michael", "Mike", "Nguyen", "RicishayMax", "RicishayMax2", "RicishayMax3", "Storm", "Tweaky", "adam", "anika", "antonio", "aunty", "belinda", "benjamin", "boris", "caleb", "david", "ed", "edward", "edward2", "grandma", "grandpa", "gustave", "iven", "iven2", "iven3", "iven4", "john", "kaukovalta", "linda", "marcelo", "max", "michel", "miguel", "norbert", "pablo", "paul", "pedro", "quincy", "rob", "robert", "sandro", "shelby", "steph", "steph2", "steph3", "travis", "victor", "zac"]
 DEFAULT_VARIANT_P = 0.3              # share of clips in a voice's default (no +variant) sound
+# Natural-sounding voices (concatenative diphone / unit voices of real speakers, scripts/consent_voices.py's
+# catalogue): a --natural-share of the clips. HELD OUT: flite's rms (the quality bench's unseen natural
+# speaker) and slt in every form (kept for independent checks, never used by the project).
+NATURAL_VOICES = ["flite:kal", "flite:kal16", "flite:awb", "festival:kal_diphone", "festival:ked_diphone"]
+HELD_OUT_NATURAL = ["flite:rms", "flite:slt", "festival:cmu_us_slt_arctic_hts"]
+NATURAL_PITCH_HZ = (-15, 15)         # flite: offset of int_f0_target_mean (Festival's diphone voices: ignored)
 PITCH_RANGE = (25, 75)               # espeak-ng -p (0-99, default 50), uniform per clip
 RATE_WPM = (125, 170, 215)           # espeak-ng -s, triangular(low, mode, high) per clip
 PAD_S = 0.1                          # silence kept before and after the speech (data stage: pad_s)
@@ -142,9 +148,15 @@ def pitch_settings():
 
 
 # ---------------------------------------------------------------------------------------- corpus
-def clip_recipe(seed: int, i: int) -> dict[str, Any]:
-    """Voice, variant, pitch and rate of clip i (independent of every other clip: resumable, parallel)."""
+def clip_recipe(seed: int, i: int, natural_share: float = 0.0) -> dict[str, Any]:
+    """Voice, variant, pitch and rate of clip i (independent of every other clip: resumable, parallel).
+    `espeak_voice` names the speaker of the clip: an espeak-ng voice+variant, or engine:name of a natural voice."""
     rng = random.Random(seed * 1_000_003 + i)
+    if natural_share and rng.random() < natural_share:
+        voice = rng.choice(NATURAL_VOICES)
+        assert voice not in HELD_OUT_NATURAL
+        return {"voice": voice, "variant": None, "espeak_voice": voice, "pitch": rng.randint(*NATURAL_PITCH_HZ),
+                "rate_wpm": round(rng.triangular(RATE_WPM[0], RATE_WPM[2], RATE_WPM[1]))}
     voice = rng.choice(VOICES)
     variant = None if rng.random() < DEFAULT_VARIANT_P else rng.choice(VARIANTS)
     assert voice not in HELD_OUT_VOICES and variant not in HELD_OUT_VARIANTS
@@ -172,8 +184,13 @@ def _render(job: tuple[int, str, dict[str, Any], str]) -> dict[str, Any] | None:
                 row.get("pitch") == rec["pitch"] and row.get("rate_wpm") == rec["rate_wpm"]:
             return row
     raw = work / "corpus" / "tmp" / f"c{i:06d}.espeak.wav"
-    subprocess.run(["espeak-ng", "-v", rec["espeak_voice"], "-s", str(rec["rate_wpm"]), "-p", str(rec["pitch"]),
-                    "-w", str(raw), text], check=True, capture_output=True)
+    if ":" in rec["espeak_voice"]:  # a natural voice: rendered as scripts/consent_voices.py does (16 kHz after)
+        import consent_voices as cv
+
+        cv._raw(rec["espeak_voice"], text, raw, cv.Style(speed=rec["rate_wpm"] / RATE_WPM[1], pitch=rec["pitch"]))
+    else:
+        subprocess.run(["espeak-ng", "-v", rec["espeak_voice"], "-s", str(rec["rate_wpm"]), "-p", str(rec["pitch"]),
+                        "-w", str(raw), text], check=True, capture_output=True)
     x, sr = sf.read(str(raw), dtype="float32")
     raw.unlink()
     if x.ndim > 1:
@@ -209,7 +226,7 @@ def _render(job: tuple[int, str, dict[str, Any], str]) -> dict[str, Any] | None:
     return row
 
 
-def make_corpus(work: Path, n_clips: int, seed: int, jobs: int, n_val: int) -> dict[str, Any]:
+def make_corpus(work: Path, n_clips: int, seed: int, jobs: int, n_val: int, natural_share: float = 0.0) -> dict[str, Any]:
     import numpy as np
     from base_text import SentenceGenerator, forbidden_texts, lm_vocabulary
 
@@ -221,7 +238,8 @@ def make_corpus(work: Path, n_clips: int, seed: int, jobs: int, n_val: int) -> d
     done = corpus / "corpus.json"
     if done.exists():
         info = json.loads(done.read_text())
-        if info.get("n_clips") == n_clips and info.get("seed") == seed:
+        if info.get("n_clips") == n_clips and info.get("seed") == seed and \
+                info.get("natural_share", 0.0) == natural_share:
             log(work, f"corpus: already built ({info['n_train']} train / {info['n_val']} val clips, "
                       f"{info['hours']:.2f} h)")
             return info
@@ -236,7 +254,13 @@ def make_corpus(work: Path, n_clips: int, seed: int, jobs: int, n_val: int) -> d
         texts_path.write_text("\n".join(texts) + "\n", encoding="utf-8")
         log(work, f"corpus: {len(texts)} sentences generated ({gen.rejected_forbidden} dropped for matching "
                   f"or sharing five words with one of {len(forbidden)} evaluation/demo/test sentences)")
-    jobs_list = [(i, t, clip_recipe(seed, i), str(work)) for i, t in enumerate(texts)]
+    if natural_share:
+        import consent_voices as cv
+
+        missing = cv.ensure_engines(("festival", "flite"))
+        if missing:
+            raise SystemExit(f"--natural-share needs the Debian packages {' '.join(missing)}")
+    jobs_list = [(i, t, clip_recipe(seed, i, natural_share), str(work)) for i, t in enumerate(texts)]
     rows: list[dict[str, Any]] = []
     if jobs > 1:
         import multiprocessing as mp
@@ -292,6 +316,8 @@ def make_corpus(work: Path, n_clips: int, seed: int, jobs: int, n_val: int) -> d
             "octave_frames_fixed": fixed, "clips_per_voice": voices,
             "n_voice_variant_combinations": len(by_voice), "held_out_voices": HELD_OUT_VOICES,
             "held_out_variants": HELD_OUT_VARIANTS, "voices": VOICES, "variants": VARIANTS,
+            "natural_share": natural_share, "natural_voices": NATURAL_VOICES if natural_share else [],
+            "held_out_natural": HELD_OUT_NATURAL if natural_share else [],
             "default_variant_p": DEFAULT_VARIANT_P, "pitch_range": PITCH_RANGE, "rate_wpm": RATE_WPM,
             "espeak_ng": subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout.strip(),
             "wall_s": round(time.time() - t0, 1)}
@@ -303,14 +329,18 @@ def make_corpus(work: Path, n_clips: int, seed: int, jobs: int, n_val: int) -> d
 
 
 # ---------------------------------------------------------------------------------------- model config
-def model_config(info: dict[str, Any], work: Path, size: dict[str, Any], train: dict[str, Any]) -> Any:
+def model_config(info: dict[str, Any], work: Path, size: dict[str, Any], train: dict[str, Any],
+                 pitch_stats: dict[str, float] | None = None) -> Any:
+    """FastPitch config for the corpus; `pitch_stats` (mean, std) replaces the corpus' own (a continued base keeps
+    the normalisation its weights learned)."""
     from omegaconf import OmegaConf
 
     base = OmegaConf.load(FASTPITCH_CONFIG)
     ps = info["pitch_settings"]
+    stats = pitch_stats or info["pitch_stats"]
     knobs = {**size, **train, "sample_rate": SR, "pitch_fmin": ps["fmin"], "pitch_fmax": ps["fmax"],
              "hop_length": ps["hop_length"], "win_length": ps["win_length"], "n_fft": ps["n_fft"],
-             "pitch_mean": float(info["pitch_stats"]["pitch_mean"]), "pitch_std": float(info["pitch_stats"]["pitch_std"]),
+             "pitch_mean": float(stats["pitch_mean"]), "pitch_std": float(stats["pitch_std"]),
              "num_workers": 0}
     unknown = [k for k in knobs if k not in base]
     if unknown:
@@ -401,7 +431,11 @@ def train(work: Path, args: argparse.Namespace, size: dict[str, Any], train_knob
     except Exception:
         pass
     info = json.loads((work / "corpus" / "corpus.json").read_text())
-    cfg = model_config(info, work, size, train_knobs)
+    init = None
+    if args.init_from:  # continue a base: its size and pitch normalisation, its weights below
+        init = tts.FastPitchModel.restore_from(str(args.init_from), map_location="cpu").float()
+    cfg = model_config(info, work, size, train_knobs,
+                       {"pitch_mean": float(init.cfg.pitch_mean), "pitch_std": float(init.cfg.pitch_std)} if init else None)
     ck = work / "checkpoints" / "last.ckpt"
     resume = bool(args.resume and ck.exists())
     state = _state(work)
@@ -411,6 +445,8 @@ def train(work: Path, args: argparse.Namespace, size: dict[str, Any], train_knob
         state = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": git_commit(),
                  "size": size, "train": train_knobs, "max_steps": args.max_steps, "seed": args.seed,
                  "machine": machine(), "sessions": []}
+        if init is not None:
+            state["init_from"] = {"path": str(args.init_from), "sha256": _sha256(args.init_from)}
         (work / "loss_log.jsonl").unlink(missing_ok=True)
     else:
         # loss rows after the checkpoint are redone
@@ -432,14 +468,28 @@ def train(work: Path, args: argparse.Namespace, size: dict[str, Any], train_knob
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                          limit_val_batches=0, logger=False, default_root_dir=str(work))
     model = tts.FastPitchModel(cfg=cfg, trainer=trainer)
+    if init is not None and not resume:  # strict: a base of another SIZE is refused here
+        model.load_state_dict(init.state_dict(), strict=True)
+        log(work, f"train: weights from {args.init_from} (pitch mean {cfg.pitch_mean:.1f} Hz std {cfg.pitch_std:.1f} kept)")
+    del init
     n_par = sum(p.numel() for p in model.parameters())
     log(work, f"train: FastPitch {size} = {n_par / 1e6:.2f} M parameters; {info['n_train']} clips, batch "
-              f"{train_knobs['batch_size']}; {'resuming from ' + str(ck) if resume else 'from scratch'}")
+              f"{train_knobs['batch_size']}; {'resuming from ' + str(ck) if resume else ('from ' + str(args.init_from)) if args.init_from else 'from scratch'}")
     trainer.fit(model, ckpt_path=str(ck) if resume else None)
     state = _state(work)
     state["finished"] = int(state.get("step", 0)) >= args.max_steps
     atomic_json(work / "state.json", state)
     log(work, f"train: stopped at step {trainer.global_step}; wall {state.get('train_wall_s', 0) / 3600:.2f} h")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _row_step(line: str) -> int:
@@ -515,6 +565,8 @@ def export(work: Path, ckpt: Path, out: Path, fp16: bool) -> dict[str, Any]:
             "corpus": {k: corpus[k] for k in ("n_kept", "n_train", "n_val", "hours", "seed", "pitch_stats",
                                               "n_voice_variant_combinations", "held_out_voices", "held_out_variants",
                                               "voices", "espeak_ng", "clips_per_voice")},
+            "corpus_natural": {k: corpus.get(k) for k in ("natural_share", "natural_voices", "held_out_natural")},
+            "init_from": state.get("init_from"),
             "export_check": {"max_abs_logmel_diff_vs_fp32_checkpoint": diff, "note": frames_note},
             "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "export_commit": git_commit()}
     atomic_json(out.with_suffix(".json"), meta)
@@ -654,6 +706,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="export: add or update the base_spectrogram entry MANIFEST_ID in this weights manifest "
                     "(e.g. configs/voice/weights-manifest.example.json), ahead of the other base_spectrogram "
                     "entries so the lane picks it first")
+    ap.add_argument("--natural-share", type=float, default=0.0,
+                    help="corpus: share of clips spoken by the natural voices NATURAL_VOICES (flite, Festival diphone)")
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="train: start from this base .nemo (its size and pitch normalisation) instead of random weights")
     ap.add_argument("--tiny", action="store_true", help=f"smoke-test setting: {TINY}")
     args = ap.parse_args(argv)
 
@@ -670,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:  # a smoke test never overwrites the shipped weights
         args.out = work / "tiny-base.nemo" if args.tiny else ROOT / "lane" / "assets" / "base_fastpitch" / "lane-base-fastpitch.nemo"
     if args.stage in ("corpus", "all"):
-        make_corpus(work, args.n_clips, args.seed, args.jobs, args.n_val)
+        make_corpus(work, args.n_clips, args.seed, args.jobs, args.n_val, args.natural_share)
     if args.stage in ("train", "all"):
         train(work, args, size, train_knobs)
     ckpt = args.ckpt or work / "checkpoints" / "last.ckpt"

@@ -52,6 +52,27 @@ def test_espeak_corpus_is_heldout_disjoint_and_consented(tmp_path: Path) -> None
     assert not cov.uncovered and cov.permitted_use == "commercial"
 
 
+def test_natural_voice_corpus_uses_the_named_engine_and_refuses_the_independent_check_voice(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from lane.core.consent import coverage
+
+    proc = _bench("--make-espeak-data", str(tmp_path / "d"), "--voice", "flite:awb", "--impostor-voice", "flite:kal",
+                  "--minutes", "0.2", "--heldout-n", "2", "--data-only", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    corpus = json.loads((tmp_path / "d" / "corpus.json").read_text())
+    assert corpus["voice"] == "flite:awb" and corpus["impostor_voice"] == "flite:kal"
+    wavs = sorted((tmp_path / "d" / "train" / "wavs").glob("*.wav"))
+    assert wavs and corpus["train"]["seconds"] >= 12
+    # flite's awb goes through the catalogue's processing (16 kHz), not espeak-ng's 22.05 kHz path
+    assert {sf.info(str(w)).samplerate for w in wavs} == {16000}
+    assert not coverage(tmp_path / "d" / "train" / "consent.json", wavs, REPO).uncovered
+
+    refused = _bench("--make-espeak-data", str(tmp_path / "e"), "--voice", "flite:slt", "--data-only", timeout=60)
+    assert refused.returncode != 0 and "independent checks" in refused.stderr
+    assert not (tmp_path / "e").exists()
+
+
 @pytest.mark.nemo
 def test_quality_bench_tiny_cpu_run_writes_every_metric(tmp_path: Path) -> None:
     out = tmp_path / "quality.json"

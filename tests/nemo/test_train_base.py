@@ -33,6 +33,20 @@ def test_recipe_never_uses_the_held_out_speakers() -> None:
     assert recipes[:5] == [train_base.clip_recipe(20261130, i) for i in range(5)]  # seeded per clip
 
 
+def test_natural_share_mixes_in_the_natural_voices_but_never_the_bench_or_independent_check_speakers() -> None:
+    assert not set(train_base.NATURAL_VOICES) & set(train_base.HELD_OUT_NATURAL)
+    assert {"flite:rms", "flite:slt", "festival:cmu_us_slt_arctic_hts"} <= set(train_base.HELD_OUT_NATURAL)
+    recipes = [train_base.clip_recipe(20261205, i, natural_share=0.5) for i in range(2000)]
+    natural = [r for r in recipes if ":" in r["espeak_voice"]]
+    assert 0.4 < len(natural) / len(recipes) < 0.6
+    assert {r["voice"] for r in natural} == set(train_base.NATURAL_VOICES)
+    assert not [r for r in natural if r["voice"] in train_base.HELD_OUT_NATURAL or "slt" in r["voice"]]
+    # the espeak part keeps its own hold-outs, and a share of 0 is the shipped recipe, clip for clip
+    assert not [r for r in recipes if r["voice"] == "en-us" or r["variant"] == "f3"]
+    assert [train_base.clip_recipe(20261130, i, natural_share=0.0) for i in range(50)] == \
+        [train_base.clip_recipe(20261130, i) for i in range(50)]
+
+
 def test_sentences_exclude_every_evaluation_text_and_fit_the_tokenizer() -> None:
     from lane.data.text import out_of_vocabulary
 
