@@ -14,6 +14,12 @@ impostor (data/eval/impostor.flac). A perfect spectrogram model can do no better
 
 The CER is free decoding (pocketsphinx with its full en-us LM, as the validate stage gates it); `--asr-mode jsgf`
 gives the grammar-constrained advisory score instead.
+
+`--bundle DIR` inverts the mels a trained voice predicts for the same texts (its ONNX FastPitch, lane.bundle.voice)
+instead of the recordings' own: the vocoder settings on a real voice, not on a perfect spectrogram.
+
+    .venv/bin/python bench/bench_gl_bound.py --heldout DIR/heldout --impostor DIR/impostor.flac --n 20 \
+        --bundle WS/bundles/VOICE/candidates/RUN --settings 32:0.9,32:1.0,32:1.2,32:1.5
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ def main() -> int:
                     help="an LJSpeech folder (metadata.csv + wavs/) of the speaker instead of the demo's espeak en-us")
     ap.add_argument("--impostor", type=Path, default=None, help="another voice (default data/eval/impostor.flac)")
     ap.add_argument("--asr-mode", default="lm", choices=["lm", "jsgf"])
+    ap.add_argument("--bundle", type=Path, default=None,
+                    help="a voice bundle: invert the mels it predicts for the texts instead of the recordings' own")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -97,10 +105,20 @@ def main() -> int:
     res["ref"] = {"cer": float(np.mean([asr.score(a, 16000, t, args.asr_mode)["cer"] for (a, _), t in zip(refs, texts, strict=True)])),
                   "spk_sim_loo": float(np.mean([ev.cosine(enc.embed(a, 16000), speaker) for a, _ in refs]))}
     mels = []
-    for _, a22 in refs:
-        x = torch.from_numpy(a22)[None]
-        m, _ = pre(input_signal=x, length=torch.tensor([x.shape[1]]))
-        mels.append(m[0].numpy())
+    if args.bundle:
+        from lane.bundle.voice import OnnxVoice
+
+        voice = OnnxVoice(args.bundle)
+        if voice.sample_rate != 22050:
+            raise SystemExit(f"--bundle: {args.bundle} speaks at {voice.sample_rate} Hz, this bench at 22050 Hz")
+        mels = voice.mel_batch(texts)
+        res["mels"] = f"predicted by the bundle {args.bundle} ({voice.manifest.spectrogram.get('onnx', 'fastpitch.onnx')})"
+    else:
+        for _, a22 in refs:
+            x = torch.from_numpy(a22)[None]
+            m, _ = pre(input_signal=x, length=torch.tensor([x.shape[1]]))
+            mels.append(m[0].numpy())
+        res["mels"] = "the recordings' own (NeMo's preprocessor): a perfect spectrogram model"
     rows = []
     for spec in args.settings.split(","):
         parts = spec.split(":")
