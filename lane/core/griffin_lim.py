@@ -34,9 +34,9 @@ class MelSettings(TypedDict, total=False):
 class GriffinLimParams:
     """Iterations and the magnitude sharpening exponent; the defaults are the lane's only ones.
 
-    power 1.0 (no sharpening): on a fine-tuned voice and on perfect mels alike it gave the lowest
-    free-decoding CER, the highest speaker similarity and the lowest MCD of the powers tried, 0.9-1.5 (bench/README,
-    "Griffin-Lim power"); 1.2, the earlier default, made 40 % more character errors."""
+    power 1.0 (no sharpening): on a fine-tuned voice it gave the lowest free-decoding CER, the highest
+    speaker similarity and the lowest MCD of the powers tried, 0.9-1.5 (bench/README, "Griffin-Lim
+    power"); 1.2, the earlier default, made 40 % more character errors."""
 
     n_iter: int = 32
     power: float = 1.0
