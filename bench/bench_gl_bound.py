@@ -112,7 +112,8 @@ def main() -> int:
         if voice.sample_rate != 22050:
             raise SystemExit(f"--bundle: {args.bundle} speaks at {voice.sample_rate} Hz, this bench at 22050 Hz")
         mels = voice.mel_batch(texts)
-        res["mels"] = f"predicted by the bundle {args.bundle} ({voice.manifest.spectrogram.get('onnx', 'fastpitch.onnx')})"
+        audio_cfg = voice.audio  # invert with the mel settings the voice was trained on, as its own vocode() does
+        res["mels"] = f"predicted by the bundle {args.bundle}"
     else:
         for _, a22 in refs:
             x = torch.from_numpy(a22)[None]
